@@ -1,0 +1,1 @@
+"""Gradient coding: codes, decoders, straggler models and storage frontiers (NumPy/SciPy)."""
