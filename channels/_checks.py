@@ -75,7 +75,11 @@ def check_int(
 ) -> int:
     """Validate an integer parameter in the closed interval ``[low, high]``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and float(value).is_integer():
+        if (
+            not isinstance(value, bool)
+            and isinstance(value, numbers.Real)
+            and float(value).is_integer()
+        ):
             value = int(value)
         else:
             raise TypeError(
