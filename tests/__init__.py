@@ -1,0 +1,1 @@
+"""Test package (lets ``tests.engine_fixtures:cheap`` resolve as a ``module:function`` ref)."""
