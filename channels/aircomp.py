@@ -1,0 +1,548 @@
+"""The over-the-air sum and its mean squared error.
+
+K devices transmit their symbols ``x_k`` at once; the receiver sees their superposition
+
+.. math:: y = \\sum_k h_k b_k x_k + n, \\qquad n \\sim \\mathcal{CN}(0, \\sigma^2),
+
+and estimates the weighted sum ``f = sum_k a_k x_k`` as ``y / sqrt(eta)`` (complex
+symbols) or ``Re{y} / sqrt(eta)`` (real symbols, e.g. gradient coordinates). Power control
+(:mod:`channels.power_control`) sets the transmit powers ``p_k = |b_k|^2``, the denoising
+factor ``eta`` and carries the targets ``a_k``; the transmit coefficient is phase-aligned
+on the channel the devices know, the estimate ``hhat_k``,
+
+.. math:: b_k = \\sqrt{p_k}\\, \\mathrm{sign}(a_k)\\, \\hat h_k^* / |\\hat h_k| \\, e^{j\\phi_k},
+
+with ``phi_k`` a residual phase error (zero when synchronization is perfect).
+
+MSE convention (defined once, here)
+-----------------------------------
+The MSE is per symbol (per vector coordinate), for independent zero-mean unit-variance
+symbols, conditional on the channel realization and averaged over the symbols, the receiver
+noise, the CSI error and the residual phases. With the received amplitude ratio
+``c_k = sqrt(p_k) |hhat_k| / sqrt(eta)`` (``c_k = 0`` for silent devices), the CSI error
+``h = hhat + e``, ``e ~ CN(0, sigma_e^2)`` and ``phi_k ~ U[-phi_max, phi_max]``
+(moments ``m1 = E cos phi = sin(phi_max)/phi_max``, ``m2 = E cos^2 phi``):
+
+* ``symbols="complex"`` (circular symbols, ``E|x|^2 = 1``, estimator ``y / sqrt(eta)``):
+
+  .. math::
+
+     \\mathrm{MSE} = \\sum_k \\left(c_k^2 - 2 |a_k| c_k m_1 + a_k^2\\right)
+     + \\frac{\\sigma^2 + \\sigma_e^2 \\sum_k p_k}{\\eta}
+
+* ``symbols="real"`` (``E x^2 = 1``, estimator ``Re{y} / sqrt(eta)``): only the in-phase
+  part of the noise and of the CSI-error term survives, i.e. **half** of the complex
+  noise variance, and the phase error enters through ``cos phi`` alone:
+
+  .. math::
+
+     \\mathrm{MSE} = \\sum_k \\left(c_k^2 m_2 - 2 |a_k| c_k m_1 + a_k^2\\right)
+     + \\frac{\\sigma^2 + \\sigma_e^2 \\sum_k p_k}{2\\eta}
+
+With perfect CSI and synchronization the complex form is exactly the power-control
+result's ``pc.mse = sum_k (c_k - |a_k|)^2 + sigma^2 / eta`` (the "sum-estimation MSE for
+unit-variance symbols" of :mod:`channels.power_control`), and the real form is
+``pc.mse - sigma^2 / (2 eta)``. The phase error leaves an SNR-independent floor: at zero
+forcing (``c_k = |a_k|``) and ``sigma^2 -> 0`` it is
+``sum_k a_k^2 (2 - 2 m1)`` (complex) or ``sum_k a_k^2 (1 - 2 m1 + m2)`` (real).
+
+Multi-antenna receivers reduce to this scalar model through the beamformer ``m``
+(:mod:`channels.beamforming`): ``hhat_k -> m^H hhat_k``, ``sigma^2 -> sigma^2 ||m||^2``,
+``sigma_e^2 -> sigma_e^2 ||m||^2``.
+
+References: G. Zhu, K. Huang, "Broadband analog aggregation for low-latency federated edge
+learning", IEEE TWC 2020; X. Cao, G. Zhu, J. Xu, K. Huang, "Optimized power control for
+over-the-air computation in fading channels", IEEE TWC 2020; K. Yang, T. Jiang, Y. Shi,
+Z. Ding, "Federated learning via over-the-air computation", IEEE TWC 2020.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy.special import exp1, ndtri
+
+from ._checks import RngLike, check_choice, check_int, check_real, resolve_rng
+from .impairments import draw_phase_offsets, phase_moments, true_channel_from_estimate
+from .noise import complex_noise
+
+__all__ = [
+    "MSEEstimate",
+    "aircomp_mse",
+    "over_the_air_sum",
+    "truncated_inversion_expected_mse",
+]
+
+Symbols = Literal["complex", "real"]
+_METHODS = ("analytic", "monte-carlo", "auto")
+_SYMBOLS = ("complex", "real")
+
+
+@dataclass(frozen=True)
+class MSEEstimate:
+    """Per-realization MSE of the over-the-air sum (see the module docstring's convention).
+
+    Attributes
+    ----------
+    mean : numpy.ndarray, float64, ``[batch]``
+        The MSE (exact for ``method="analytic"``, the sample mean for Monte Carlo).
+    ci_low, ci_high : numpy.ndarray, float64, ``[batch]``
+        Confidence interval at level ``confidence`` (equal to ``mean`` when analytic).
+    method : str
+        ``"analytic"`` or ``"monte-carlo"`` (what ran, after resolving ``"auto"``).
+    n_trials : int
+        Monte-Carlo trials per realization (0 when analytic).
+    confidence : float
+        Level of the interval (normal approximation over independent trials).
+    """
+
+    mean: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    method: str
+    n_trials: int
+    confidence: float
+
+    @property
+    def halfwidth(self) -> np.ndarray:
+        """``(ci_high - ci_low) / 2``, ``[batch]``."""
+        return (self.ci_high - self.ci_low) / 2.0
+
+
+@dataclass(frozen=True)
+class _Link:
+    """Validated, broadcast inputs shared by the sum and the MSE (scalar-equivalent model)."""
+
+    h_hat: np.ndarray  # [batch, n_rx, K] complex estimate known to the devices
+    m: np.ndarray | None  # [batch, n_rx] beamformer, None for one antenna
+    gain_hat: np.ndarray  # [batch, K] complex effective estimated channel m^H hhat_k
+    power: np.ndarray  # [batch, K] p_k, zeroed where a_k == 0
+    eta: np.ndarray  # [batch]
+    target: np.ndarray  # [batch, K] a_k
+    noise_var: np.ndarray  # [batch] sigma^2 at each antenna
+    norm2: np.ndarray  # [batch] ||m||^2 (ones for one antenna)
+
+
+def _as_array(name: str, value, owner: str, *, positive: bool, dtype=float) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"The '{name}' parameter of {owner} must be a numeric array; "
+            f"got {type(value).__name__}."
+        ) from exc
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"The '{name}' parameter of {owner} must be finite; got NaN or inf.")
+    if positive and np.any(arr.real <= 0):
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be > 0; got {arr.real[arr.real <= 0].min()!r}."
+        )
+    return arr
+
+
+def _broadcast(name: str, arr: np.ndarray, shape: tuple[int, ...], owner: str) -> np.ndarray:
+    try:
+        return np.broadcast_to(arr, shape)
+    except ValueError as exc:
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must broadcast to shape {shape}; "
+            f"got shape {arr.shape}."
+        ) from exc
+
+
+def _prepare(h, pc, noise_var, beamformer, owner: str) -> _Link:
+    h = np.asarray(h)
+    if not np.issubdtype(h.dtype, np.complexfloating):
+        raise TypeError(f"The 'h' parameter of {owner} must be a complex array; got {h.dtype}.")
+    if not np.all(np.isfinite(h)):
+        raise ValueError(f"The 'h' parameter of {owner} must be finite; got NaN or inf.")
+    if h.ndim == 2:
+        h = h[:, None, :]
+    if h.ndim != 3:
+        raise ValueError(
+            f"The 'h' parameter of {owner} must have shape [batch, K] or [batch, n_rx_ant, K]; "
+            f"got shape {h.shape}."
+        )
+    batch, n_rx, n_dev = h.shape
+    h = h.astype(np.complex128)
+    if beamformer is None:
+        if n_rx != 1:
+            raise ValueError(
+                f"The 'beamformer' parameter of {owner} is required when h has n_rx_ant > 1 "
+                f"(see channels.beamforming); got None with h of shape {h.shape}."
+            )
+        m = None
+        gain_hat = h[:, 0, :]
+        norm2 = np.ones(batch)
+    else:
+        m = _as_array("beamformer", beamformer, owner, positive=False, dtype=np.complex128)
+        m = _broadcast("beamformer", m, (batch, n_rx), owner)
+        norm2 = np.sum(np.abs(m) ** 2, axis=-1)
+        if np.any(norm2 == 0):
+            raise ValueError(f"The 'beamformer' parameter of {owner} must be non-zero; got 0.")
+        gain_hat = np.einsum("br,brk->bk", m.conj(), h)
+    for field in ("power", "eta"):
+        if not hasattr(pc, field):
+            raise TypeError(
+                f"The 'pc' parameter of {owner} must be a PowerControl result (with power, eta "
+                f"and target); got {type(pc).__name__} without '{field}'."
+            )
+    power = _as_array("pc.power", pc.power, owner, positive=False)
+    if np.any(power < 0):
+        raise ValueError(f"The 'pc.power' parameter of {owner} must be >= 0; got {power.min()}.")
+    power = _broadcast("pc.power", power, (batch, n_dev), owner)
+    eta = _broadcast("pc.eta", _as_array("pc.eta", pc.eta, owner, positive=True), (batch,), owner)
+    target = getattr(pc, "target", None)
+    target = np.ones(n_dev) if target is None else _as_array("pc.target", target, owner,
+                                                             positive=False)
+    target = _broadcast("pc.target", target, (batch, n_dev), owner)
+    noise_var = _broadcast(
+        "noise_var", _as_array("noise_var", noise_var, owner, positive=True), (batch,), owner
+    )
+    # A device with a_k = 0 has nothing to contribute: sign(a_k) = 0 silences it.
+    power = np.where(target != 0, power, 0.0)
+    return _Link(h, m, gain_hat, power, eta, target, noise_var, norm2)
+
+
+def _transmit(link: _Link, phases: np.ndarray | None) -> np.ndarray:
+    """Transmit coefficients ``b_k`` [batch, K]: phase-aligned on the estimate, signed."""
+    mag = np.abs(link.gain_hat)
+    align = np.divide(link.gain_hat.conj(), mag, out=np.zeros_like(link.gain_hat), where=mag > 0)
+    b = np.sqrt(link.power) * np.sign(link.target) * align
+    if phases is not None:
+        b = b * np.exp(1j * phases)
+    return b
+
+
+def _receive(
+    x: np.ndarray, link: _Link, h_true: np.ndarray, phases: np.ndarray | None, rng
+) -> np.ndarray:
+    """``m^H (sum_k h_k b_k x_k + n) / sqrt(eta)`` for x [batch, K, D]; real part if x real."""
+    batch, n_rx, _ = h_true.shape
+    dim = x.shape[-1]
+    b = _transmit(link, phases)
+    if link.m is None:
+        g = h_true[:, 0, :] * b
+        noise = complex_noise((batch, dim), link.noise_var[:, None], rng)
+    else:
+        g = np.einsum("br,brk->bk", link.m.conj(), h_true) * b
+        n_vec = complex_noise((batch, n_rx, dim), link.noise_var[:, None, None], rng)
+        noise = np.einsum("br,brd->bd", link.m.conj(), n_vec)
+    scale = 1.0 / np.sqrt(link.eta)[:, None]
+    if np.iscomplexobj(x):
+        return (np.matmul(g[:, None, :], x)[:, 0, :] + noise) * scale
+    return (np.matmul(g.real[:, None, :], x)[:, 0, :] + noise.real) * scale
+
+
+def over_the_air_sum(
+    x: np.ndarray,
+    h: np.ndarray,
+    pc,
+    noise_var: float | np.ndarray,
+    rng: RngLike = None,
+    *,
+    beamformer: np.ndarray | None = None,
+    csi_error_var: float = 0.0,
+    phase_max: float = 0.0,
+    h_true: np.ndarray | None = None,
+) -> np.ndarray:
+    """Simulate one over-the-air aggregation and return the receiver's estimate.
+
+    .. math::
+
+        \\hat f = \\frac{1}{\\sqrt\\eta}\\,\\mathrm{Re}\\Big\\{ m^H \\Big(\\sum_k h_k b_k x_k
+        + n\\Big)\\Big\\}, \\quad
+        b_k = \\sqrt{p_k}\\,\\mathrm{sign}(a_k) \\frac{(m^H \\hat h_k)^*}{|m^H \\hat h_k|}
+        e^{j\\phi_k}
+
+    (``m = 1`` for one antenna; no ``Re`` for complex ``x``). The channel, CSI error and
+    phases are constant over the ``D`` coordinates of one round (block fading, flat over the
+    vector); the noise is i.i.d. over coordinates.
+
+    Parameters
+    ----------
+    x : array, ``[batch, K, D]``, real or complex
+        Device symbols (any scale; the MSE convention assumes unit variance). Real ``x``
+        uses the ``Re{y}`` estimator and returns a real estimate; complex ``x`` uses
+        ``y / sqrt(eta)`` and returns a complex one.
+    h : array, complex, ``[batch, K]`` or ``[batch, n_rx_ant, K]``
+        The channel the devices and the power control know (the estimate ``hhat`` when CSI
+        is imperfect, else the true channel). ``n_rx_ant > 1`` needs ``beamformer``.
+    pc : PowerControl
+        Result of a :mod:`channels.power_control` policy for these gains (for a beamformer:
+        computed on ``|m^H h_k|^2`` with noise ``noise_var * ||m||^2``): ``power``
+        ``[batch, K]``, ``eta`` ``[batch]``, ``target`` ``[batch, K]`` (``a_k``).
+    noise_var : float or array ``[batch]``
+        ``sigma^2 = E|n|^2`` per receive antenna (> 0).
+    rng : None, int, SeedSequence or Generator
+        Randomness for the noise, CSI error and phases.
+    beamformer : array, complex, ``[batch, n_rx_ant]``, optional
+        Receive beamformer ``m`` (see :mod:`channels.beamforming`).
+    csi_error_var : float, default 0
+        ``sigma_e^2``: the true channel is drawn as ``h + e``, ``e ~ CN(0, sigma_e^2)`` per
+        antenna. Ignored when ``h_true`` is given (must then be 0).
+    phase_max : float, default 0
+        Residual phase errors ``phi_k ~ U[-phase_max, phase_max]`` (radians, ``[0, pi]``).
+    h_true : array, complex, same shape as ``h``, optional
+        The true channel, when the caller drew it (e.g. with
+        :func:`channels.impairments.lmmse_estimate`).
+
+    Returns
+    -------
+    numpy.ndarray, ``[batch, D]``
+        Estimate of ``sum_k a_k x_k``: float64 for real ``x``, complex128 for complex ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from channels.power_control import zero_forcing
+    >>> rng = np.random.default_rng(0)
+    >>> h = (rng.standard_normal((4, 3)) + 1j * rng.standard_normal((4, 3))) / np.sqrt(2)
+    >>> pc = zero_forcing(np.abs(h) ** 2, power=1.0, noise_var=1e-2)
+    >>> x = rng.standard_normal((4, 3, 8))
+    >>> over_the_air_sum(x, h, pc, 1e-2, rng).shape
+    (4, 8)
+    """
+    owner = "over_the_air_sum"
+    link = _prepare(h, pc, noise_var, beamformer, owner)
+    batch, n_rx, n_dev = link.h_hat.shape
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[:2] != (batch, n_dev):
+        raise ValueError(
+            f"The 'x' parameter of {owner} must have shape [batch, K, D] = [{batch}, {n_dev}, D]; "
+            f"got shape {x.shape}."
+        )
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.complexfloating)
+            or np.issubdtype(x.dtype, np.integer)):
+        raise TypeError(f"The 'x' parameter of {owner} must be a numeric array; got {x.dtype}.")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"The 'x' parameter of {owner} must be finite; got NaN or inf.")
+    x = x.astype(np.complex128 if np.iscomplexobj(x) else np.float64)
+    csi_error_var = check_real("csi_error_var", csi_error_var, low=0.0, owner=owner)
+    phase_max = check_real("phase_max", phase_max, low=0.0, high=np.pi, owner=owner)
+    rng = resolve_rng(rng)
+    if h_true is None:
+        h_true_arr = true_channel_from_estimate(link.h_hat, csi_error_var, rng)
+    else:
+        if csi_error_var != 0.0:
+            raise ValueError(
+                f"The 'csi_error_var' parameter of {owner} must be 0 when h_true is given; "
+                f"got {csi_error_var}."
+            )
+        h_true_arr = np.asarray(h_true)
+        if h_true_arr.ndim == 2:
+            h_true_arr = h_true_arr[:, None, :]
+        if h_true_arr.shape != link.h_hat.shape:
+            raise ValueError(
+                f"The 'h_true' parameter of {owner} must have the shape of h "
+                f"{np.shape(h)}; got shape {np.shape(h_true)}."
+            )
+        h_true_arr = h_true_arr.astype(np.complex128)
+    phases = draw_phase_offsets((batch, n_dev), phase_max, rng) if phase_max > 0 else None
+    return _receive(x, link, h_true_arr, phases, rng)
+
+
+def _analytic_mse(
+    link: _Link, csi_error_var: float, phase_max: float, symbols: str
+) -> np.ndarray:
+    m1, m2 = phase_moments(phase_max)
+    c = np.sqrt(link.power) * np.abs(link.gain_hat) / np.sqrt(link.eta)[:, None]
+    a = np.abs(link.target)
+    noise = (link.noise_var + csi_error_var * np.sum(link.power, axis=-1)) * link.norm2
+    if symbols == "complex":
+        return np.sum(c**2 - 2.0 * a * c * m1 + a**2, axis=-1) + noise / link.eta
+    return np.sum(c**2 * m2 - 2.0 * a * c * m1 + a**2, axis=-1) + noise / (2.0 * link.eta)
+
+
+def _take(link: _Link, rows: np.ndarray) -> _Link:
+    return _Link(
+        link.h_hat[rows], None if link.m is None else link.m[rows], link.gain_hat[rows],
+        link.power[rows], link.eta[rows], link.target[rows], link.noise_var[rows],
+        link.norm2[rows],
+    )
+
+
+def _monte_carlo_mse(
+    link: _Link,
+    csi_error_var: float,
+    phase_max: float,
+    symbols: str,
+    n_trials: int,
+    n_symbols: int,
+    rng: np.random.Generator,
+    max_elements: int = 2_000_000,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-realization sample mean and standard error over independent trials."""
+    batch, n_rx, n_dev = link.h_hat.shape
+    total = np.zeros(batch)
+    total_sq = np.zeros(batch)
+    per_trial = batch * max(n_dev, n_rx) * n_symbols
+    chunk = max(1, min(n_trials, max_elements // max(per_trial, 1)))
+    done = 0
+    while done < n_trials:
+        t = min(chunk, n_trials - done)
+        rows = np.tile(np.arange(batch), t)  # trial-major: row r is realization r % batch
+        rep = _take(link, rows)
+        shape = (rows.size, n_dev, n_symbols)
+        if symbols == "complex":
+            x = complex_noise(shape, 1.0, rng)
+        else:
+            x = rng.standard_normal(shape)
+        h_true = true_channel_from_estimate(rep.h_hat, csi_error_var, rng)
+        phases = draw_phase_offsets((rows.size, n_dev), phase_max, rng) if phase_max else None
+        est = _receive(x, rep, h_true, phases, rng)
+        want = np.matmul(rep.target[:, None, :], x)[:, 0, :]
+        err = np.mean(np.abs(est - want) ** 2, axis=-1).reshape(t, batch)
+        total += err.sum(axis=0)
+        total_sq += (err**2).sum(axis=0)
+        done += t
+    mean = total / n_trials
+    var = np.maximum(total_sq / n_trials - mean**2, 0.0) * n_trials / max(n_trials - 1, 1)
+    return mean, np.sqrt(var / n_trials)
+
+
+def aircomp_mse(
+    h: np.ndarray,
+    pc,
+    noise_var: float | np.ndarray,
+    *,
+    beamformer: np.ndarray | None = None,
+    csi_error_var: float = 0.0,
+    phase_max: float = 0.0,
+    symbols: Symbols = "complex",
+    method: Literal["analytic", "monte-carlo", "auto"] = "auto",
+    n_trials: int = 2000,
+    n_symbols: int = 8,
+    confidence: float = 0.99,
+    rng: RngLike = None,
+) -> MSEEstimate:
+    """MSE of the over-the-air sum for each channel realization.
+
+    Conditional on the realization ``h`` (and the power control ``pc`` computed for it),
+    averaged over unit-variance symbols, receiver noise, CSI error and phase errors; the
+    formulas and the real/complex convention are in the module docstring. With perfect CSI,
+    no phase error and ``symbols="complex"`` the result equals ``pc.mse``.
+
+    Parameters
+    ----------
+    h, pc, noise_var, beamformer, csi_error_var, phase_max
+        As in :func:`over_the_air_sum`.
+    symbols : {"complex", "real"}, default "complex"
+        ``"complex"``: circular symbols, estimator ``y / sqrt(eta)`` (the power-control
+        convention). ``"real"``: real symbols, estimator ``Re{y} / sqrt(eta)`` (what
+        :func:`over_the_air_sum` does for real gradients): half the noise variance counts.
+    method : {"analytic", "monte-carlo", "auto"}, default "auto"
+        ``"analytic"``: the closed form (exact). ``"monte-carlo"``: simulate
+        :func:`over_the_air_sum` ``n_trials`` times per realization (the independent check
+        of the closed form). ``"auto"``: the closed form, which exists for every
+        configuration this function accepts (single- or multi-antenna, any power control,
+        CSI error, uniform phase error); the average over *fading* of policies without a
+        closed form is a plain Monte-Carlo mean of these per-realization values
+        (:func:`truncated_inversion_expected_mse` is the closed form that exists).
+    n_trials : int, default 2000
+        Independent trials per realization (Monte Carlo): each draws fresh symbols, noise,
+        CSI error and phases.
+    n_symbols : int, default 8
+        Coordinates per trial (Monte Carlo); they share the trial's CSI error and phases.
+    confidence : float, default 0.99
+        Level of the Monte-Carlo interval (normal approximation over trials).
+    rng : None, int, SeedSequence or Generator
+        Randomness (Monte Carlo only).
+
+    Returns
+    -------
+    MSEEstimate
+        ``mean``, ``ci_low``, ``ci_high`` ``[batch]``.
+    """
+    owner = "aircomp_mse"
+    method = check_choice("method", method, _METHODS, owner=owner)
+    symbols = check_choice("symbols", symbols, _SYMBOLS, owner=owner)
+    csi_error_var = check_real("csi_error_var", csi_error_var, low=0.0, owner=owner)
+    phase_max = check_real("phase_max", phase_max, low=0.0, high=np.pi, owner=owner)
+    confidence = check_real(
+        "confidence", confidence, low=0.0, high=1.0, low_open=True, high_open=True, owner=owner
+    )
+    link = _prepare(h, pc, noise_var, beamformer, owner)
+    if method in ("analytic", "auto"):
+        mse = _analytic_mse(link, csi_error_var, phase_max, symbols)
+        return MSEEstimate(mse, mse.copy(), mse.copy(), "analytic", 0, confidence)
+    n_trials = check_int("n_trials", n_trials, low=2, owner=owner)
+    n_symbols = check_int("n_symbols", n_symbols, low=1, owner=owner)
+    mean, stderr = _monte_carlo_mse(
+        link, csi_error_var, phase_max, symbols, n_trials, n_symbols, resolve_rng(rng)
+    )
+    z = float(ndtri(0.5 + confidence / 2.0))
+    return MSEEstimate(mean, mean - z * stderr, mean + z * stderr, "monte-carlo", n_trials,
+                       confidence)
+
+
+def truncated_inversion_expected_mse(
+    n_devices: int,
+    gain_threshold: float,
+    noise_var: float,
+    *,
+    rho0: float,
+    target: np.ndarray | None = None,
+    csi_error_var: float = 0.0,
+    phase_max: float = 0.0,
+    symbols: Symbols = "complex",
+) -> float:
+    """MSE of truncated channel inversion averaged over Rayleigh fading (closed form).
+
+    Device k transmits iff ``|hhat_k|^2 >= g_th`` and then inverts its channel to the
+    common amplitude ``|a_k| sqrt(rho0)`` (``eta = rho0``, so ``c_k = |a_k|``), else stays
+    silent (Zhu, Wang, Huang, TWC 2020). For ``hhat_k ~ CN(0, 1)`` i.i.d.:
+    ``P(|hhat|^2 >= g) = e^{-g}`` and ``E[|hhat|^{-2}; |hhat|^2 >= g] = E1(g)``, so
+    ``E p_k = a_k^2 rho0 E1(g)`` and
+
+    .. math::
+
+        \\mathbb E\\,\\mathrm{MSE} = \\sum_k a_k^2 \\left[(1 - e^{-g}) + e^{-g} F\\right]
+        + \\frac{\\sigma^2}{\\kappa \\rho_0} + \\frac{\\sigma_e^2 E_1(g) \\sum_k a_k^2}{\\kappa}
+
+    with ``F = 2 - 2 m1`` and ``kappa = 1`` (complex symbols) or ``F = 1 - 2 m1 + m2`` and
+    ``kappa = 2`` (real symbols); ``m1, m2`` as in :func:`channels.impairments.phase_moments`.
+    With ``a_k = 1`` and no impairments: ``K (1 - e^{-g}) + sigma^2 / rho0``.
+
+    Parameters
+    ----------
+    n_devices : int
+        ``K >= 1``.
+    gain_threshold : float
+        ``g_th >= 0`` on ``|hhat|^2`` (with CSI error, ``g_th = 0`` gives an infinite MSE:
+        ``E1(0) = inf``, inverting deep fades costs unbounded power).
+    noise_var : float
+        ``sigma^2 > 0``.
+    rho0 : float
+        Received amplitude squared ``rho0 > 0``; the average-power normalization
+        ``E|b_k|^2 = a_k^2 rho0 E1(g_th) <= P0`` gives ``rho0 = P0 / (max_k a_k^2 E1(g_th))``.
+    target : array ``[K]``, optional
+        ``a_k`` (default ones).
+    csi_error_var, phase_max, symbols
+        As in :func:`aircomp_mse`.
+
+    Returns
+    -------
+    float
+    """
+    owner = "truncated_inversion_expected_mse"
+    n_devices = check_int("n_devices", n_devices, low=1, owner=owner)
+    g = check_real("gain_threshold", gain_threshold, low=0.0, owner=owner)
+    noise_var = check_real("noise_var", noise_var, low=0.0, low_open=True, owner=owner)
+    rho0 = check_real("rho0", rho0, low=0.0, low_open=True, owner=owner)
+    csi_error_var = check_real("csi_error_var", csi_error_var, low=0.0, owner=owner)
+    phase_max = check_real("phase_max", phase_max, low=0.0, high=np.pi, owner=owner)
+    symbols = check_choice("symbols", symbols, _SYMBOLS, owner=owner)
+    a2 = np.ones(n_devices) if target is None else _as_array("target", target, owner,
+                                                             positive=False) ** 2
+    if a2.shape != (n_devices,):
+        raise ValueError(
+            f"The 'target' parameter of {owner} must have shape [{n_devices}]; got {a2.shape}."
+        )
+    m1, m2 = phase_moments(phase_max)
+    kappa, floor = (1.0, 2.0 - 2.0 * m1) if symbols == "complex" else (2.0, 1.0 - 2.0 * m1 + m2)
+    p_on = np.exp(-g)
+    csi = 0.0 if csi_error_var == 0.0 else csi_error_var * float(exp1(g)) * a2.sum()
+    return float(a2.sum() * ((1.0 - p_on) + p_on * floor) + (noise_var / rho0 + csi) / kappa)
