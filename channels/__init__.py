@@ -4,4 +4,20 @@ Usable on its own: it never imports :mod:`aircomp_agc`. Importing it does not im
 TensorFlow; the Sionna-backed models import it on first use.
 """
 
-__all__: list[str] = []
+from .base import PRECISIONS, ChannelDraw, ChannelModel, complex_normal
+from .fading import AnnulusDrop, LargeScale, LogDistancePathLoss
+from .registry import CHANNELS, list_channels, make_channel, register_channel
+
+__all__: list[str] = [
+    "CHANNELS",
+    "PRECISIONS",
+    "AnnulusDrop",
+    "ChannelDraw",
+    "ChannelModel",
+    "LargeScale",
+    "LogDistancePathLoss",
+    "complex_normal",
+    "list_channels",
+    "make_channel",
+    "register_channel",
+]
