@@ -1,0 +1,235 @@
+"""Registry of experiments: the only way the scenario engine knows what to run.
+
+An experiment is a plain function
+
+.. code-block:: python
+
+    fn(*, rng: numpy.random.Generator, n_trials: int, **params) -> dict[str, array_like]
+
+returning, for each metric, either per-trial samples (1-D, length ``n_trials``; the engine
+computes mean, 95% confidence interval and count) or a scalar (a deterministic metric).
+Built-in experiments register themselves with :func:`register_experiment`; a scenario may
+also name a user's function as ``"package.module:function"``.
+
+Examples
+--------
+>>> @register_experiment("my-study", summary="Mean of a Gaussian")  # doctest: +SKIP
+... def my_study(*, rng, n_trials, mu=0.0):
+...     return {"x": rng.normal(mu, 1.0, size=n_trials)}
+>>> get_experiment("tests.engine_fixtures:cheap").__name__
+'cheap'
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import pkgutil
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from .._checks import Registry
+
+__all__ = [
+    "EXPERIMENTS",
+    "RESERVED_PARAMETERS",
+    "Experiment",
+    "experiment_parameters",
+    "get_experiment",
+    "list_experiments",
+    "register_experiment",
+]
+
+Experiment = Callable[..., dict[str, Any]]
+
+#: Keyword arguments the engine supplies itself; a scenario may not set them.
+RESERVED_PARAMETERS = ("rng", "n_trials")
+
+EXPERIMENTS: Registry[Experiment] = Registry("experiment")
+
+# "package.module:function" with Python identifiers only, so a scenario cannot make the
+# engine import something that is not a module path (and typos fail before any import).
+_REF = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+# Modules of this package that hold registries' plumbing rather than experiments.
+_NOT_EXPERIMENT_MODULES = frozenset({"registry"})
+
+
+def register_experiment(
+    name: str, *, summary: str = "", overwrite: bool = False
+) -> Callable[[Experiment], Experiment]:
+    """Decorator registering ``fn`` as the experiment ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The name scenarios use in ``[scenario] experiment``.
+    summary : str, optional
+        One line for ``aircomp-agc list experiments`` (default: the docstring's first line).
+    overwrite : bool, optional
+        Replace an experiment already registered under ``name``.
+
+    Raises
+    ------
+    TypeError
+        If ``fn`` does not accept the keyword arguments ``rng`` and ``n_trials`` or has
+        positional-only parameters without defaults.
+    """
+
+    def add(fn: Experiment) -> Experiment:
+        _check_signature(fn, f"experiment '{name}'")
+        EXPERIMENTS.register(name, fn, summary=summary, overwrite=overwrite)
+        return fn
+
+    return add
+
+
+def get_experiment(ref: str) -> Experiment:
+    """Return the experiment function for a registered name or a ``"module:function"`` ref.
+
+    For a ``module:function`` ref the module is imported normally; if its top-level
+    package cannot be found, the current directory is tried as well (so that
+    ``tests.engine_fixtures:cheap`` works from the repository root, also through the
+    ``aircomp-agc`` console script, whose ``sys.path`` does not contain it).
+
+    Raises
+    ------
+    TypeError
+        If ``ref`` is not a string, or the function does not follow the experiment
+        contract.
+    ValueError
+        If the name is not registered (close names are suggested), the ref is malformed,
+        or the module or attribute cannot be found or imported.
+    """
+    if not isinstance(ref, str):
+        raise TypeError(
+            "The 'experiment' parameter must be a registered name or 'module:function'; "
+            f"got {type(ref).__name__} {ref!r}."
+        )
+    if ":" not in ref:
+        _load_builtin()
+        return EXPERIMENTS.get(ref)
+    if not _REF.match(ref):
+        raise ValueError(
+            "The 'experiment' parameter must be a registered name or 'package.module:function' "
+            f"(Python identifiers); got {ref!r}."
+        )
+    module_name, attr_path = ref.split(":")
+    module = _import(module_name, ref)
+    obj: Any = module
+    for attr in attr_path.split("."):
+        if not hasattr(obj, attr):
+            raise ValueError(f"Experiment {ref!r}: module '{module_name}' has no '{attr_path}'.")
+        obj = getattr(obj, attr)
+    if not callable(obj):
+        raise TypeError(f"Experiment {ref!r} is not callable; got {type(obj).__name__}.")
+    _check_signature(obj, f"experiment {ref!r}")
+    return obj
+
+
+def experiment_parameters(fn: Experiment) -> dict[str, inspect.Parameter]:
+    """The parameters a scenario may set: ``fn``'s keyword parameters minus ``rng``/``n_trials``.
+
+    Returns
+    -------
+    dict[str, inspect.Parameter]
+        In signature order. Annotations are evaluated when possible (so postponed
+        ``from __future__ import annotations`` strings become types); a ``**kwargs``
+        parameter is included under its own name with kind ``VAR_KEYWORD``, meaning that
+        any extra key is accepted.
+    """
+    sig = _signature(fn)
+    return {
+        name: p
+        for name, p in sig.parameters.items()
+        if name not in RESERVED_PARAMETERS
+        and p.kind
+        in (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            inspect.Parameter.KEYWORD_ONLY,
+            inspect.Parameter.VAR_KEYWORD,
+        )
+    }
+
+
+def list_experiments() -> list[tuple[str, str]]:
+    """``(name, summary)`` of every registered experiment (built-ins included), sorted."""
+    _load_builtin()
+    return [(name, EXPERIMENTS.summary(name)) for name in EXPERIMENTS.names()]
+
+
+def _signature(fn: Callable) -> inspect.Signature:
+    try:
+        return inspect.signature(fn, eval_str=True)
+    except Exception:  # noqa: BLE001 - unresolvable annotation strings: keep them as strings
+        return inspect.signature(fn)
+
+
+def _check_signature(fn: Callable, what: str) -> None:
+    try:
+        params = _signature(fn).parameters
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"The {what} has no inspectable signature ({exc}).") from None
+    has_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for reserved in RESERVED_PARAMETERS:
+        p = params.get(reserved)
+        if p is None and not has_var_kw:
+            raise TypeError(
+                f"The {what} must accept the keyword argument '{reserved}' "
+                "(signature fn(*, rng, n_trials, **params))."
+            )
+        if p is not None and p.kind is inspect.Parameter.POSITIONAL_ONLY:
+            raise TypeError(f"The {what} takes '{reserved}' positional-only; make it a keyword.")
+    for p in params.values():
+        if p.kind is inspect.Parameter.POSITIONAL_ONLY and p.default is inspect.Parameter.empty:
+            raise TypeError(
+                f"The {what} has a required positional-only parameter '{p.name}'; experiments "
+                "are called with keyword arguments only."
+            )
+
+
+def _import(module_name: str, ref: str):
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        cwd = os.getcwd()
+        if exc.name != module_name.split(".")[0] or cwd in sys.path:
+            raise _import_error(module_name, ref, exc) from None
+    except Exception as exc:  # noqa: BLE001 - any failure in the user's module: one line
+        raise _import_error(module_name, ref, exc) from None
+    # The top-level package is not on sys.path: try the working directory, as `python -m` would.
+    sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001
+        raise _import_error(module_name, ref, exc) from None
+    finally:
+        sys.path.remove(cwd)
+
+
+def _import_error(module_name: str, ref: str, exc: BaseException) -> ValueError:
+    return ValueError(
+        f"Experiment {ref!r}: cannot import '{module_name}' "
+        f"({type(exc).__name__}: {_first_line(exc)})."
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _load_builtin() -> None:
+    """Import every module of :mod:`aircomp_agc.experiments` (each registers its experiments).
+
+    Done on first use rather than on ``import aircomp_agc.experiments``, so importing the
+    package stays cheap; modules already imported are skipped by Python itself.
+    """
+    package = importlib.import_module(__package__)
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_") or info.name in _NOT_EXPERIMENT_MODULES:
+            continue
+        importlib.import_module(f"{__package__}.{info.name}")
