@@ -1,1 +1,36 @@
-"""Gradient coding: codes, decoders, straggler models and storage frontiers (NumPy/SciPy)."""
+"""Gradient coding: codes, decoders, straggler models and storage frontiers (NumPy/SciPy).
+
+Build a code by name and decode a responder set::
+
+    from aircomp_agc.coding import make_code, decoding_error
+    code = make_code("frc", n=12, s=3)
+    a = code.decode([0, 5, 6, 9, 10, 11, 1, 2], method="exact")
+    decoding_error(code, [0, 5, 6], method="lstsq")  # ||B_T^T a - 1||^2 / k
+
+This package imports NumPy and SciPy only (never TensorFlow or :mod:`channels`).
+"""
+
+from .base import Code
+from .decoders import (
+    NotDecodableError,
+    coefficients,
+    decode,
+    decoding_error,
+    decoding_errors,
+    realized_error,
+)
+from .registry import CODES, list_codes, make_code, register_code
+
+__all__ = [
+    "CODES",
+    "Code",
+    "NotDecodableError",
+    "coefficients",
+    "decode",
+    "decoding_error",
+    "decoding_errors",
+    "list_codes",
+    "make_code",
+    "realized_error",
+    "register_code",
+]
