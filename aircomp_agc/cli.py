@@ -1,0 +1,382 @@
+"""The ``aircomp-agc`` command: run scenarios, plot results, list what can be chosen by name.
+
+Only this module prints, parses arguments and chooses exit codes:
+
+- ``0`` success;
+- ``1`` an unexpected error (a bug: the traceback is shown);
+- ``2`` a user error -- invalid scenario or ``--set``, an experiment rejecting its
+  parameters, a missing file, a finished run that would be overwritten: ONE line on
+  standard error, ``aircomp-agc: error: ...``, no traceback (``--debug`` shows it);
+- ``130`` interrupted by Ctrl-C (finished points are kept; the message says how to resume).
+
+Subcommands live in :data:`COMMANDS` (name -> help, argument builder, handler), one
+function each, so later ones (``reproduce``, ``audit``) slot in without touching the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from . import __version__
+
+__all__ = ["COMMANDS", "format_table", "main"]
+
+PROG = "aircomp-agc"
+EXIT_OK, EXIT_USER, EXIT_INTERRUPTED = 0, 2, 130
+MAX_TABLE_ROWS = 40
+
+
+class UserError(Exception):
+    """A problem the user can fix; reported as one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``aircomp-agc: error: ...``) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{message} (see '{self.prog} --help')")
+
+
+def _err(message: str) -> None:
+    text = " ".join(str(message).split())  # one line, whatever the exception held
+    print(f"{PROG}: error: {text}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------- run
+
+RUN_EPILOG = """\
+examples:
+  aircomp-agc run scenarios/coding-study.toml
+  aircomp-agc run scenarios/coding-study.toml --set trials.n=500 --set "sweep.axes.code=['bgc']"
+  aircomp-agc run scenarios/coding-study.toml --executor serial --no-plot
+  aircomp-agc run scenarios/coding-study.toml --resume        # continue an interrupted run
+  aircomp-agc run scenarios/coding-study.toml --executor dask --local-cluster --workers 4
+  aircomp-agc run scenarios/coding-study.toml --executor dask --scheduler tcp://10.0.0.5:8786
+"""
+
+
+def _add_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", metavar="SCENARIO", help="scenario file (TOML)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a scenario key (dotted path, TOML value); repeatable",
+    )
+    p.add_argument(
+        "--executor", choices=("serial", "processes", "dask"), default="processes",
+        help="where points run (default: processes, one per core)",
+    )
+    p.add_argument("--workers", type=int, metavar="N", help="processes / local Dask workers")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (with dask)")
+    p.add_argument(
+        "--local-cluster", action="store_true", help="start a local Dask cluster (with dask)"
+    )
+    again = p.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume", action="store_true", help="reuse finished points of an earlier run"
+    )
+    again.add_argument("--force", action="store_true", help="overwrite an earlier run")
+    p.add_argument(
+        "--results-dir", default="results", metavar="DIR",
+        help="parent of the results folder (default: results)",
+    )
+    p.add_argument("--no-plot", action="store_true", help="do not draw the [figure]")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .engine.executors import make_executor
+    from .engine.progress import RunInterrupted, resume_command
+    from .engine.run import run_scenario
+    from .engine.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario, overrides=args.overrides)
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"argument --workers: must be an int >= 1; got {args.workers}")
+    executor: Any = args.executor
+    if args.executor != "processes" or args.scheduler or args.local_cluster:
+        executor = make_executor(
+            args.executor, workers=args.workers, scheduler=args.scheduler,
+            local_cluster=args.local_cluster,
+        )
+    try:
+        result = run_scenario(
+            scenario,
+            results_dir=args.results_dir,
+            executor=executor,
+            workers=args.workers,
+            resume=args.resume,
+            force=args.force,
+            progress=not args.quiet,
+            command=[PROG, *args.argv],
+        )
+    except RunInterrupted as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{PROG}: resume with: {resume_command(args.argv, PROG)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if not isinstance(executor, str):
+            executor.close()
+    if not args.quiet:
+        print(format_table(result.header, result.rows))
+        print(
+            f"{len(result.rows)} points ({result.computed} computed, {result.reused} reused) "
+            f"in {result.wall_seconds:.1f} s"
+        )
+    print(f"results:  {result.csv_path}")
+    print(f"manifest: {result.manifest_path}")
+    if not args.no_plot:
+        from .plotting import plot_results
+
+        figure = plot_results(result.directory)
+        print(f"figure:   {figure}" if figure else "figure:   none (no [figure] and no swept axis)")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- plot
+
+PLOT_EPILOG = """\
+examples:
+  aircomp-agc plot results/coding-study
+  aircomp-agc plot results/coding-study --out coding.png
+"""
+
+
+def _add_plot(p: argparse.ArgumentParser) -> None:
+    p.add_argument("results", metavar="RESULTS_DIR", help="a run's folder (results/<name>)")
+    p.add_argument("--out", metavar="PNG", help="output file (default: figures/<name>.png)")
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .plotting import plot_results
+
+    figure = plot_results(args.results, out=args.out)
+    if figure is None:
+        raise UserError(f"{args.results}: nothing to plot (no [figure] and no swept axis)")
+    print(f"figure: {figure}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- list
+
+LIST_EPILOG = """\
+examples:
+  aircomp-agc list experiments
+  aircomp-agc list codes
+  aircomp-agc list scenarios --dir scenarios
+"""
+
+LISTS = ("codes", "channels", "power-control", "experiments", "scenarios")
+
+
+def _add_list(p: argparse.ArgumentParser) -> None:
+    p.add_argument("what", choices=LISTS, help="what to list")
+    p.add_argument(
+        "--dir", default="scenarios", metavar="DIR",
+        help="where 'list scenarios' looks (default: scenarios)",
+    )
+
+
+def _rows_codes() -> list[tuple[str, ...]]:
+    from .coding.registry import list_codes
+
+    return [(name, family, summary) for name, family, summary in list_codes()]
+
+
+def _rows_channels() -> list[tuple[str, ...]]:
+    from channels.registry import list_channels
+
+    return list(list_channels())
+
+
+def _rows_power_control() -> list[tuple[str, ...]]:
+    from channels.power_control import POLICIES
+
+    return [(name, POLICIES.summary(name)) for name in POLICIES.names()]
+
+
+def _rows_experiments() -> list[tuple[str, ...]]:
+    from .experiments import list_experiments
+
+    return list(list_experiments())
+
+
+def _rows_scenarios(directory: str) -> list[tuple[str, ...]]:
+    from .engine.scenario import list_scenarios
+
+    rows = []
+    for item in list_scenarios(directory):
+        note = f"INVALID: {item.problem}" if item.problem else item.description
+        rows.append((str(item.path), item.name, item.experiment, note))
+    return rows
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    builders: dict[str, Callable[[], list[tuple[str, ...]]]] = {
+        "codes": _rows_codes,
+        "channels": _rows_channels,
+        "power-control": _rows_power_control,
+        "experiments": _rows_experiments,
+        "scenarios": lambda: _rows_scenarios(args.dir),
+    }
+    try:
+        rows = builders[args.what]()
+    except ImportError as exc:
+        # A layer not installed (or not written yet): say which, without a traceback.
+        raise UserError(f"cannot list {args.what}: {exc}") from None
+    if not rows:
+        print(f"(no {args.what})")
+    for row in _align([tuple(map(str, r)) for r in rows]):
+        print(row)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- table
+
+
+def _align(rows: list[tuple[str, ...]], right: Sequence[bool] = ()) -> list[str]:
+    if not rows:
+        return []
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = []
+    for r in rows:
+        cells = [
+            c.rjust(w) if i < len(right) and right[i] else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
+        out.append("  ".join(cells).rstrip())
+    return out
+
+
+def _num(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    return "nan" if math.isnan(v) else f"{v:.4g}"
+
+
+def format_table(
+    header: Sequence[str], rows: Sequence[Sequence[Any]], max_rows: int = MAX_TABLE_ROWS
+) -> str:
+    """Compact aligned text of a tidy results table.
+
+    A per-trial metric ``m`` (columns ``m_mean, m_ci_low, m_ci_high, m_n``) shows as
+    ``m`` = mean, ``±95%`` = CI half-width and ``n``; numbers with 4 significant digits.
+    Beyond ``max_rows`` rows, the first ``max_rows`` are shown and the rest counted.
+    """
+    groups: list[tuple[str, list[int]]] = []  # (display kind, column indices)
+    i = 0
+    while i < len(header):
+        name = header[i]
+        if name.endswith("_mean") and header[i + 1 : i + 4] == [
+            name[:-5] + s for s in ("_ci_low", "_ci_high", "_n")
+        ]:
+            groups.append(("ci", [i, i + 1, i + 2, i + 3]))
+            i += 4
+        else:
+            groups.append(("plain", [i]))
+            i += 1
+    titles: list[str] = []
+    for kind, cols in groups:
+        titles += [header[cols[0]][:-5], "±95%", "n"] if kind == "ci" else [header[cols[0]]]
+    body = []
+    for row in rows[:max_rows]:
+        cells: list[str] = []
+        for kind, cols in groups:
+            if kind == "ci":
+                mean, lo, hi, n = (row[c] for c in cols)
+                half = (hi - lo) / 2 if isinstance(lo, float) and isinstance(hi, float) else None
+                cells += [_num(mean), _num(half), _num(n)]
+            else:
+                cells.append(_num(row[cols[0]]))
+        body.append(tuple(cells))
+    numeric = [
+        all(_is_number(r[j]) for r in body if r[j] != "") for j in range(len(titles))
+    ]
+    lines = _align([tuple(titles), *body], right=numeric)
+    if len(rows) > max_rows:
+        lines.append(f"... {len(rows) - max_rows} more rows in results.csv")
+    return "\n".join(lines)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------- main
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    handler: Callable[[argparse.Namespace], int]
+    epilog: str = ""
+
+
+COMMANDS: dict[str, Command] = {
+    "run": Command("run a scenario file", _add_run, cmd_run, RUN_EPILOG),
+    "plot": Command("draw a run's [figure] from its results.csv", _add_plot, cmd_plot, PLOT_EPILOG),
+    "list": Command(
+        "list codes, channels, power-control policies, experiments or scenarios",
+        _add_list, cmd_list, LIST_EPILOG,
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Approximate gradient coding meets over-the-air computation.",
+        epilog="examples:\n  aircomp-agc run scenarios/coding-study.toml\n"
+        "  aircomp-agc list experiments\n  aircomp-agc run --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name, cmd in COMMANDS.items():
+        p = sub.add_parser(
+            name, help=cmd.help, description=cmd.help[:1].upper() + cmd.help[1:] + ".",
+            epilog=cmd.epilog, formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        cmd.add_arguments(p)
+        p.set_defaults(handler=cmd.handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``aircomp-agc``; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help / --version
+            return int(exc.code or 0)
+        args.argv = [a for a in argv if a != "--debug"]
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (UserError, ValueError, TypeError, OSError, ImportError) as exc:
+        if debug:
+            raise
+        _err(exc)
+        return EXIT_USER
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
