@@ -133,13 +133,6 @@ def make_power_control(name: str, **params) -> PowerControlPolicy:
     sig = inspect.signature(function)
     accepted = [n for n, prm in sig.parameters.items()
                 if n not in _COMMON and prm.kind is inspect.Parameter.KEYWORD_ONLY]
-    required = [n for n in accepted if sig.parameters[n].default is inspect.Parameter.empty]
-    missing = [n for n in required if n not in params]
-    if missing:
-        raise TypeError(
-            f"The power-control policy {name!r} requires the parameter(s) "
-            f"{', '.join(repr(m) for m in missing)}; got {sorted(params) or 'none'}."
-        )
     for key in params:
         if key in _COMMON:
             raise TypeError(
@@ -151,6 +144,13 @@ def make_power_control(name: str, **params) -> PowerControlPolicy:
                 f"The power-control policy {name!r} has no parameter {key!r}; accepted: "
                 f"{', '.join(accepted) or 'none'}.{suggest(key, accepted)}"
             )
+    required = [n for n in accepted if sig.parameters[n].default is inspect.Parameter.empty]
+    missing = [n for n in required if n not in params]
+    if missing:
+        raise TypeError(
+            f"The power-control policy {name!r} requires the parameter(s) "
+            f"{', '.join(repr(m) for m in missing)}; got {sorted(params) or 'none'}."
+        )
     return PowerControlPolicy(name, function, params)
 
 

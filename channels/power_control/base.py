@@ -206,7 +206,7 @@ def _as_real_array(name: str, value, owner: str) -> np.ndarray:
             f"got dtype {arr.dtype}."
         )
     if not np.all(np.isfinite(arr)):
-        bad = arr[~np.isfinite(arr)].flat[0]
+        bad = arr[~np.isfinite(arr)].flat[0].item()
         raise ValueError(
             f"The '{name}' parameter of {owner} must contain only finite values; got {bad!r}."
         )
@@ -274,19 +274,19 @@ def prepare_inputs(
     if np.any(g < 0):
         raise ValueError(
             f"The 'gain2' parameter of {owner} must contain channel power gains |h|^2 in "
-            f"[0, inf); got {g[g < 0].flat[0]!r}."
+            f"[0, inf); got {g[g < 0].flat[0].item()!r}."
         )
     p = _as_real_array("power", power, owner)
     if np.any(p <= 0):
         raise ValueError(
             f"The 'power' parameter of {owner} must be positive, in (0, inf); "
-            f"got {p[p <= 0].flat[0]!r}."
+            f"got {p[p <= 0].flat[0].item()!r}."
         )
     s2 = _as_real_array("noise_var", noise_var, owner)
     if np.any(s2 <= 0):
         raise ValueError(
             f"The 'noise_var' parameter of {owner} must be positive, in (0, inf); "
-            f"got {s2[s2 <= 0].flat[0]!r}."
+            f"got {s2[s2 <= 0].flat[0].item()!r}."
         )
     a = np.ones((), dtype=g.dtype) if target is None else _as_real_array("target", target, owner)
 

@@ -191,7 +191,18 @@ def optimal_power(gain2, *, power, noise_var, target=None) -> PowerControl:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(active, eta[..., None] / qe, 0.0)
     # p_k = min(P_k, eta a_k^2 / g_k) = P_k min(1, eta / q~_k); q~_k = 0 gives full power.
-    pw = p * np.minimum(1.0, ratio)
+    frac = np.minimum(1.0, ratio)
+    pw = p * frac
+    # Recompute the MSE without the cancellation of the prefix-sum form (sum a^2 - ...),
+    # which loses digits at high SNR, most visibly in float32:
+    # MSE = sum_k a_k^2 (1 - sqrt(min(1, q~_k / eta)))^2 + sigma^2 / eta (_solve's value
+    # only selects the piece).
+    with np.errstate(divide="ignore"):
+        miss = (1.0 - np.sqrt(np.minimum(1.0, 1.0 / ratio))) ** 2
+    if target is None:
+        mse = np.sum(miss, axis=-1) + s2 / eta
+    else:
+        mse = np.sum(np.where(active, a * a * miss, 0.0), axis=-1) + s2 / eta
     return PowerControl(
         power=pw,
         eta=eta,
