@@ -203,12 +203,15 @@ def _single_thread_blas():
     return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
 
-def _svd_solve(A: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _svd_solve(
+    A: np.ndarray, rhs: np.ndarray, cond_rtol: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Minimum-norm least-squares solutions of a stack ``A`` [batch, m, p] (SVD).
 
     Singular values below ``max(m, p) * eps * s_max`` are treated as zero (NumPy's
-    ``lstsq`` default). Returns the solutions [batch, p] and the effective condition
-    numbers ``s_max / s_min`` over the kept singular values [batch].
+    ``lstsq`` default). Returns the solutions [batch, p] and the condition numbers
+    ``s_max / s_min`` over the singular values above ``max(cutoff, cond_rtol * s_max)``
+    [batch].
     """
     with _single_thread_blas():
         U, S, Vt = np.linalg.svd(A, full_matrices=False)
@@ -217,7 +220,7 @@ def _svd_solve(A: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     keep = S > cutoff
     inv = np.where(keep, 1.0 / np.where(keep, S, 1.0), 0.0)
     proj = np.einsum("bmr,bm->br", U, rhs) * inv
-    smin = np.where(keep, S, np.inf).min(axis=-1)
+    smin = np.where(keep & (S > cond_rtol * smax), S, np.inf).min(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         cond = np.where(np.isfinite(smin), smax[..., 0] / smin, np.inf)
     return np.einsum("brp,br->bp", Vt, proj), cond
@@ -561,16 +564,22 @@ def realized_error(code: Code, responders, gradients, method: str = "lstsq", **o
 
 
 def conditioning(
-    code: Code, n_stragglers: int, *, sets: Sequence | np.ndarray | None = None
+    code: Code,
+    n_stragglers: int,
+    *,
+    sets: Sequence | np.ndarray | None = None,
+    rtol: float = 1e-12,
 ) -> dict:
     """Worst conditioning of an exact code over straggler sets (dense SVD).
 
     For each straggler set ``S`` (``|S| = n_stragglers``) with responders ``T``, computes
     ``cond(B_T)`` and the minimum-norm least-squares decoder of ``B_T^T a = 1``, and
     reports the worst values seen. ``cond(B_T)`` is the ratio of the largest to the
-    smallest *nonzero* singular value (cutoff ``max(k, |T|) * eps * s_max``): the
-    condition number of the map the decoder inverts, finite also when ``B_T`` has more
-    rows than rank (e.g. a block of ``cyclic-mds`` without stragglers).
+    smallest *nonzero* singular value, counting as zero those below ``rtol * s_max``
+    (default 1e-12, well above the ~1e-15 rounding noise of an exactly rank-deficient
+    ``B_T``): the condition number of the map the decoder inverts, finite also when
+    ``B_T`` has more rows than rank (e.g. a block of ``cyclic-mds`` without stragglers).
+    Condition numbers beyond ``1 / rtol`` are therefore not resolved.
 
     Parameters
     ----------
@@ -579,6 +588,8 @@ def conditioning(
     sets : int array [n_sets, n_stragglers], optional
         Straggler sets to examine; default all ``C(n, n_stragglers)`` sets (only sensible
         for small codes).
+    rtol : float
+        Relative singular-value cutoff for ``cond`` (see above).
 
     Returns
     -------
@@ -588,11 +599,16 @@ def conditioning(
     """
     n = code.n_workers
     s = check_int("n_stragglers", n_stragglers, low=0, high=n - 1, owner="conditioning")
+    rtol = check_real("rtol", rtol, low=0.0, high=1.0, owner="conditioning")
     if sets is None:
         from itertools import combinations
 
-        sets = np.array(list(combinations(range(n), s)), dtype=np.int64).reshape(-1, s)
-    sets = np.asarray(sets, dtype=np.int64).reshape(-1, s)
+        sets = list(combinations(range(n), s))
+    sets = np.asarray(sets, dtype=np.int64)
+    if sets.ndim != 2 or sets.shape[1] != s:
+        raise ValueError(
+            f"The 'sets' parameter of conditioning must have shape [n_sets, {s}]; got {sets.shape}."
+        )
     B = code.B.toarray()
     k = code.n_partitions
     out = {"cond_worst": 1.0, "max_abs_a": 0.0, "residual_worst": 0.0, "n_sets": len(sets)}
@@ -603,7 +619,7 @@ def conditioning(
         keep[np.arange(len(strag))[:, None], strag] = False
         idx = np.nonzero(keep)[1].reshape(len(strag), n - s)
         At = np.transpose(B[idx], (0, 2, 1))  # [sets, k, n - s]
-        a, cond = _svd_solve(At, np.ones((len(strag), k)))
+        a, cond = _svd_solve(At, np.ones((len(strag), k)), cond_rtol=rtol)
         res = np.linalg.norm(np.einsum("bkt,bt->bk", At, a) - 1.0, axis=1) / math.sqrt(k)
         out["cond_worst"] = max(out["cond_worst"], float(cond.max()))
         out["max_abs_a"] = max(out["max_abs_a"], float(np.abs(a).max()))

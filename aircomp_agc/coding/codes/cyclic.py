@@ -188,10 +188,12 @@ def mds_generator(m: int, s: int) -> np.ndarray:
     g : float64 ndarray [s + 1]
         ``g[t]`` is the coefficient of ``x^t``.
     """
+    if s == 0:
+        return np.ones(1)  # g(x) = 1: B = I, any m
     L = (m - s - 1) // 2
     Z = np.arange(L + 1, m - L)
     roots = np.exp(2j * np.pi * Z / m)
-    g = np.poly(roots)[::-1]  # ascending powers; real up to rounding since Z = -Z
+    g = np.atleast_1d(np.poly(roots))[::-1]  # ascending powers; real since Z = -Z
     g = g.real
     return g * ((s + 1) / g.sum())
 
