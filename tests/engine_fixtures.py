@@ -8,9 +8,11 @@ They have closed-form answers so that engine tests can check numbers, not just s
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
-__all__ = ["busy", "cheap", "deterministic", "failing", "typed"]
+__all__ = ["busy", "cheap", "deterministic", "failing", "open_ended", "typed"]
 
 
 def cheap(*, rng: np.random.Generator, n_trials: int, mu: float = 0.0, sigma: float = 1.0):
@@ -62,6 +64,7 @@ def typed(
     snr_db: float = 10.0,
     flag: bool = False,
     weights: list[float] | None = None,
+    mode: Literal["fast", "exact"] = "fast",
     label=None,
 ):
     """Parameters of every kind the scenario validator distinguishes (``n`` is required).
@@ -71,3 +74,8 @@ def typed(
     """
     base = n + snr_db + float(flag) + float(np.sum(weights or []))
     return {"value": base + rng.standard_normal(n_trials), "code_len": float(len(code))}
+
+
+def open_ended(*, rng: np.random.Generator, n_trials: int, **params):
+    """Accepts any parameter (``**params``): metric ``n_params`` = how many it received."""
+    return {"n_params": len(params), "u": rng.uniform(size=n_trials)}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections.abc
 import datetime
 import inspect
+import json
 import math
 import numbers
 import re
@@ -56,7 +57,7 @@ def fmt_path(parts: Sequence[str | int]) -> str:
         if isinstance(p, int):
             out += f"[{p}]"
         else:
-            text = p if _BARE_KEY.match(p) else short(str(p), 40)
+            text = p if _BARE_KEY.fullmatch(p) else json.dumps(str(p)[:40])
             out += f".{text}" if out else text
     return out
 

@@ -213,6 +213,8 @@ def parse_scenario(
         tree = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{source}: invalid TOML: {exc}.") from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: invalid TOML: arrays or tables nested too deeply.") from None
     return scenario_from_dict(tree, source=source, overrides=overrides, path=path)
 
 
@@ -319,7 +321,7 @@ def _parse_value(text: str) -> Any:
     """A ``--set`` value: a TOML value if ``text`` is one, else the bare (stripped) string."""
     try:
         doc = tomllib.loads(f"v = {text}")
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return text.strip()
     # "1\nx = 2" parses but sets a second key: not a single value, so take it literally.
     return doc["v"] if list(doc) == ["v"] else text.strip()

@@ -182,9 +182,10 @@ class _Validator:
 
     # -- messages ------------------------------------------------------------------------
     def tag(self, path: Sequence[str | int]) -> str:
-        """`` (from --set)`` when an override set ``path`` or a table above it."""
+        """`` (from --set)`` when an override set ``path``, a table above it or a key below."""
         path = tuple(path)
-        return " (from --set)" if any(path[: len(p)] == p for p in self.from_cli) else ""
+        hit = any(path[: len(p)] == p or p[: len(path)] == path for p in self.from_cli)
+        return " (from --set)" if hit else ""
 
     def fail(self, path: Sequence[str | int], message: str) -> NoReturn:
         path = tuple(path)
@@ -199,10 +200,9 @@ class _Validator:
 
     def unknown(self, path: Sequence[str], valid: Sequence[str], what: str = "") -> NoReturn:
         dotted = fmt_path(path)
-        full = [fmt_path((*path[:-1], v)) for v in valid]
-        close = difflib.get_close_matches(dotted, full, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(str(path[-1]), valid, n=1, cutoff=0.6)
         if close:
-            hint = f"did you mean '{close[0]}'?"
+            hint = f"did you mean '{fmt_path((*path[:-1], close[0]))}'?"
         else:
             hint = f"allowed: {', '.join(valid)}." if valid else "nothing is allowed here."
         raise ScenarioError(f"{self.source}: unknown key '{dotted}'{self.tag(path)}{what}; {hint}")
@@ -246,7 +246,7 @@ class _Validator:
             if key not in head:
                 self.fail(("scenario", key), "is required.")
         name = head["name"]
-        if kind_of(name) != "str" or not _SLUG.match(name):
+        if kind_of(name) != "str" or not _SLUG.fullmatch(name):
             self.bad(("scenario", "name"), "a slug of 1-100 letters, digits, '-' or '_'", name)
         ref = self.str_(("scenario", "experiment"), head["experiment"])
         description = self.str_(

@@ -42,7 +42,7 @@ AXIS_GENERATORS = ("range", "linspace", "logspace")
 
 #: Upper bound on the points of one sweep (and the values of one axis): a typo such as
 #: ``range = [0, 1e9, 1]`` fails at load time instead of exhausting memory.
-MAX_POINTS = 1_000_000
+MAX_POINTS = 100_000
 
 _ROUND_DIGITS = 12
 
