@@ -1,0 +1,282 @@
+"""Decoders: least squares vs dense NumPy, one-step closed forms, batching, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aircomp_agc.coding import (
+    Code,
+    NotDecodableError,
+    coefficients,
+    decode,
+    decoding_error,
+    decoding_errors,
+    make_code,
+    realized_error,
+)
+from aircomp_agc.coding.decoders import DENSE_MAX_ENTRIES, conditioning, responder_mask
+
+
+def random_code(n: int, w: int, seed: int, k: int | None = None, signed: bool = False) -> Code:
+    """A local random sparse code (row weight ``w``), independent of other constructions."""
+    rng = np.random.default_rng(seed)
+    k = n if k is None else k
+    cols = np.argsort(rng.random((n, k)), axis=1)[:, :w]
+    vals = rng.choice([-1.0, 1.0], size=(n, w)) if signed else np.ones((n, w))
+    B = sp.csr_matrix((vals.ravel(), (np.repeat(np.arange(n), w), cols.ravel())), shape=(n, k))
+    return Code("test-random", B, params={"n": n, "w": w})
+
+
+def dense_reference(code: Code, T) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum-norm LS decoder and coefficients from numpy.linalg.lstsq."""
+    T = np.asarray(T)
+    A = code.B.toarray()[T].T
+    aT = np.linalg.lstsq(A, np.ones(code.n_partitions), rcond=None)[0]
+    a = np.zeros(code.n_workers)
+    a[T] = aT
+    return a, A @ aT
+
+
+def random_masks(n: int, batch: int, p_straggle: float, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).random((batch, n)) >= p_straggle
+
+
+# ----------------------------------------------------------------- least squares
+
+
+@pytest.mark.parametrize("solver", ["lsmr", "dense", "auto"])
+@pytest.mark.parametrize(
+    "n, w, signed", [(40, 4, False), (60, 6, True), (300, 11, False), (300, 11, True)]
+)
+def test_lstsq_matches_dense_numpy(n, w, signed, solver):
+    code = random_code(n, w, seed=n + w, signed=signed)
+    T = np.sort(np.random.default_rng(1).permutation(n)[: n - n // 5])
+    a = decode(code, T, method="lstsq", solver=solver)
+    a_ref, c_ref = dense_reference(code, T)
+    c = coefficients(code, T, a)
+    np.testing.assert_allclose(c, c_ref, atol=1e-8)
+    err_ref = np.sum((c_ref - 1.0) ** 2) / n
+    assert decoding_error(code, T, method="lstsq", solver=solver) == pytest.approx(
+        err_ref, rel=1e-8, abs=1e-14
+    )
+    assert np.all(a[np.setdiff1d(np.arange(n), T)] == 0)
+    # B_T has full row rank here, so the LS decoder is unique
+    np.testing.assert_allclose(a, a_ref, atol=1e-6)
+
+
+def test_lstsq_minimum_norm_when_rank_deficient():
+    # Duplicate rows (rank-deficient B_T): LSMR from zero and SVD give the min-norm a.
+    base = random_code(30, 4, seed=5)
+    B = sp.vstack([base.B, base.B[:10]]).tocsr()  # 40 workers, 30 partitions
+    code = Code("dup", B)
+    T = np.arange(0, 40, 1)[np.random.default_rng(2).random(40) < 0.8]
+    a_ref, c_ref = dense_reference(code, T)
+    for solver in ("lsmr", "dense"):
+        a = decode(code, T, method="lstsq", solver=solver)
+        np.testing.assert_allclose(coefficients(code, T, a), c_ref, atol=1e-8)
+        np.testing.assert_allclose(a, a_ref, atol=1e-7)
+
+
+def test_lstsq_replica_groups_closed_form_is_min_norm():
+    # frc fast path: weight 1/r_g on the r_g responders of group g (numpy agrees)
+    code = make_code("approx-frc", n=12, row_weight=3)
+    T = [0, 1, 2, 4, 8]  # group 0: 3 responders, group 1: 1, group 2: 1, group 3: none
+    a = decode(code, T, method="lstsq")
+    a_ref, c_ref = dense_reference(code, T)
+    np.testing.assert_allclose(a, a_ref, atol=1e-12)
+    np.testing.assert_allclose(a[T], [1 / 3, 1 / 3, 1 / 3, 1.0, 1.0])
+    assert decoding_error(code, T) == pytest.approx(3 / 12)
+
+
+def test_lstsq_auto_falls_back_to_dense_when_lsmr_stalls():
+    # crc at n=150 (k*|T| above DENSE_MAX_ENTRIES) is too ill-conditioned for LSMR
+    code = make_code("crc", n=150, s=5, rng=0, cond_sets=0)
+    T = np.arange(5, 150)
+    assert 150 * T.size > DENSE_MAX_ENTRIES
+    a = decode(code, T, method="exact")
+    assert np.linalg.norm(code.B.T @ a - 1) / np.sqrt(150) <= 1e-9
+    assert decoding_error(code, T, method="lstsq") <= 1e-18
+
+
+def test_empty_responders():
+    code = random_code(20, 3, seed=0)
+    for method in ("lstsq", "one-step"):
+        np.testing.assert_array_equal(decode(code, [], method=method), np.zeros(20))
+        assert decoding_error(code, np.zeros(20, dtype=bool), method=method) == 1.0
+    with pytest.raises(NotDecodableError, match=r"0 of 20 workers responded"):
+        decode(code, [], method="exact")
+
+
+# ----------------------------------------------------------------- one-step
+
+
+def test_one_step_default_weight_and_closed_form():
+    code = random_code(50, 5, seed=3)
+    T = np.flatnonzero(np.random.default_rng(4).random(50) < 0.7)
+    a = decode(code, T, method="one-step")
+    w = code.B.nnz / 50
+    np.testing.assert_allclose(a[T], 50 / (w * T.size))
+    assert np.count_nonzero(a) == T.size
+    # brute force: c_j = weight * sum_{i in T} B[i, j]
+    c = a[T] @ code.B.toarray()[T]
+    assert decoding_error(code, T, method="one-step") == pytest.approx(
+        np.sum((c - 1) ** 2) / 50, rel=1e-12
+    )
+    a2 = decode(code, T, method="one-step", weight=0.25)
+    np.testing.assert_array_equal(a2[T], 0.25)
+
+
+def test_one_step_exact_on_frc_without_stragglers():
+    code = make_code("frc", n=12, s=3)
+    a = decode(code, np.ones(12, dtype=bool), method="one-step")
+    np.testing.assert_allclose(a, 1 / 4)
+    assert decoding_error(code, np.arange(12), method="one-step") == pytest.approx(0, abs=1e-30)
+
+
+# ----------------------------------------------------------------- batched errors
+
+
+@pytest.mark.parametrize(
+    "code_args",
+    [
+        ("random", 30, 4, None),  # dense stacked SVD path
+        ("random", 200, 8, None),  # block-diagonal LSMR path
+        ("random", 200, 8, "dense"),
+        ("frc", 12, 3, None),  # replica-group closed form
+        ("crc", 20, 5, None),
+        ("cyclic-mds", 20, 5, None),
+    ],
+)
+@pytest.mark.parametrize("method", ["lstsq", "one-step"])
+def test_decoding_errors_matches_single_decodes(code_args, method):
+    kind, n, x, solver = code_args
+    if kind == "random":
+        code = random_code(n, x, seed=n)
+    else:
+        code = make_code(kind, n=n, s=x, **({"rng": 0} if kind == "crc" else {}))
+    masks = random_masks(n, 25, 0.3, seed=n)
+    masks[0] = False  # no responders
+    masks[1] = True  # everyone
+    opts = {"solver": solver} if (solver and method == "lstsq") else {}
+    batch = decoding_errors(code, masks, method=method, **opts)
+    single = np.array([decoding_error(code, m, method=method, **opts) for m in masks])
+    assert batch.shape == (25,)
+    assert batch[0] == 1.0
+    np.testing.assert_allclose(batch, single, rtol=1e-7, atol=1e-12)
+
+
+def test_decoding_errors_exact_and_empty_batch():
+    code = make_code("crc", n=12, s=3, rng=1)
+    masks = np.ones((5, 12), dtype=bool)
+    masks[:, :3] = False
+    assert np.all(decoding_errors(code, masks, method="exact") <= 1e-18)
+    masks[3, 5] = False
+    with pytest.raises(NotDecodableError, match=r"1 of 5 trials.*first is trial 3"):
+        decoding_errors(code, masks, method="exact")
+    assert decoding_errors(code, np.zeros((0, 12), dtype=bool)).shape == (0,)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(2, 40),
+    w=st.integers(1, 6),
+    seed=st.integers(0, 10_000),
+    p=st.floats(0.0, 0.9),
+)
+def test_lstsq_never_worse_than_one_step_property(n, w, seed, p):
+    code = random_code(n, min(w, n), seed=seed)
+    masks = random_masks(n, 4, p, seed=seed)
+    ls = decoding_errors(code, masks, method="lstsq")
+    one = decoding_errors(code, masks, method="one-step")
+    assert np.all(ls <= one + 1e-10)  # least squares is optimal among linear decoders
+    assert np.all((ls >= -1e-15) & (ls <= 1 + 1e-12))  # a = 0 gives err = 1
+
+
+# ----------------------------------------------------------------- realized error
+
+
+def test_realized_error_identity_and_statistics():
+    code = random_code(40, 4, seed=9)
+    T = np.flatnonzero(np.random.default_rng(3).random(40) < 0.75)
+    rng = np.random.default_rng(10)
+    g = rng.standard_normal((40, 20_000))
+    a = decode(code, T)
+    c = coefficients(code, T, a)
+    direct = np.sum(((c - 1) @ g) ** 2) / np.sum(g.sum(axis=0) ** 2)
+    assert realized_error(code, T, g) == pytest.approx(direct, rel=1e-10)
+    # i.i.d. isotropic gradients: realized ~ ||c - 1||^2 / k. Relative sd about
+    # sqrt(2/D) * (1 + ...) ~ 1.5% at D = 20000: a 6% tolerance.
+    assert realized_error(code, T, g) == pytest.approx(decoding_error(code, T), rel=0.06)
+
+
+def test_realized_error_bad_input():
+    code = random_code(10, 2, seed=0)
+    with pytest.raises(ValueError, match=r"'gradients' parameter must have shape \[10, D\]"):
+        realized_error(code, [0, 1], np.ones((9, 3)))
+    with pytest.raises(TypeError, match=r"'gradients' parameter must be a float array"):
+        realized_error(code, [0, 1], np.ones((10, 3), dtype=int))
+
+
+# ----------------------------------------------------------------- conditioning
+
+
+def test_conditioning_orthogonal_and_frc():
+    out = conditioning(make_code("uncoded", n=6), 0)
+    assert out["cond_worst"] == pytest.approx(1.0) and out["max_abs_a"] == pytest.approx(1.0)
+    frc = conditioning(make_code("frc", n=6, s=1), 1)
+    # each surviving pair of identical rows: nonzero singular values 2 (group of two
+    # responders) and sqrt(2) (one responder): cond sqrt(2); min-norm a: 1/2 or 1
+    assert frc["n_sets"] == 6 and frc["cond_worst"] == pytest.approx(np.sqrt(2))
+    assert frc["max_abs_a"] == pytest.approx(1.0) and frc["residual_worst"] < 1e-14
+
+
+# ----------------------------------------------------------------- bad input
+
+
+def test_responders_validation():
+    code = random_code(10, 2, seed=0)
+    with pytest.raises(
+        ValueError,
+        match=r"'responders' parameter must hold worker indices "
+        r"in \[0, 9\]; got 10",
+    ):
+        decode(code, [0, 10])
+    with pytest.raises(ValueError, match=r"'responders'.*got -1"):
+        decode(code, [-1, 2])
+    with pytest.raises(ValueError, match=r"must not repeat a worker index in \[0, 9\]; got 3"):
+        decode(code, [1, 3, 3])
+    with pytest.raises(ValueError, match=r"boolean mask, must have shape \(10,\).*got shape"):
+        decode(code, np.ones(9, dtype=bool))
+    with pytest.raises(TypeError, match=r"'responders' parameter must be a 1-D sequence"):
+        decode(code, [0.5, 1.0])
+    np.testing.assert_array_equal(responder_mask(code, (2, 0)), np.isin(np.arange(10), [0, 2]))
+
+
+def test_method_and_option_validation():
+    code = random_code(10, 2, seed=0)
+    with pytest.raises(
+        ValueError,
+        match=r"'method'.*'lstsq', 'one-step', 'exact'.*"
+        r"got 'lstqs'.*Did you mean 'lstsq'",
+    ):
+        decode(code, [0], method="lstqs")
+    with pytest.raises(ValueError, match=r"Did you mean 'one-step'"):
+        decoding_error(code, [0], method="one_step")
+    with pytest.raises(ValueError, match=r"Did you mean 'exact'"):
+        decoding_errors(code, np.ones((1, 10), dtype=bool), method="exakt")
+    with pytest.raises(TypeError, match=r"Unknown option 'weight' for decoding method 'lstsq'"):
+        decode(code, [0], method="lstsq", weight=2.0)
+    with pytest.raises(ValueError, match=r"'solver'.*Did you mean 'lsmr'"):
+        decode(code, [0], solver="lsqr")
+    with pytest.raises(ValueError, match=r"'tol' parameter of decode.*got -1"):
+        decode(code, [0], method="exact", tol=-1)
+    with pytest.raises(TypeError, match=r"'responders_mask'.*bool array \[batch, 10\]"):
+        decoding_errors(code, np.ones((2, 10)))
+    with pytest.raises(ValueError, match=r"'responders_mask'.*shape \[batch, 10\]; got \(10,\)"):
+        decoding_errors(code, np.ones(10, dtype=bool))
+    with pytest.raises(ValueError, match=r"'a' parameter must have shape \(10,\)"):
+        coefficients(code, [0], np.ones(3))
