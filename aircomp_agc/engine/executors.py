@@ -247,6 +247,11 @@ class DaskExecutor(_FutureExecutor):
                     self.workers = max(1, threads)
         return self._client
 
+    @property
+    def client(self):
+        """The ``distributed.Client`` (connects or starts the local cluster on first use)."""
+        return self._ensure_client()
+
     def _submit(self, fn: Callable, chunk: list[Any]) -> Any:
         # pure=False: a chunk is submitted once per run, and resubmission after a worker
         # dies is Dask's job (it recomputes lost tasks), never ours.
@@ -255,7 +260,9 @@ class DaskExecutor(_FutureExecutor):
     def _wait_first(self, pending: set) -> tuple[set, set]:
         import distributed
 
-        done, not_done = distributed.wait(list(pending), return_when="FIRST_COMPLETED")
+        # as_current: the run may be driven from a thread without a default client.
+        with self._client.as_current():
+            done, not_done = distributed.wait(list(pending), return_when="FIRST_COMPLETED")
         return set(done), set(not_done)
 
     def _cancel(self, pending: set) -> None:

@@ -1,0 +1,183 @@
+"""Monte-Carlo stopping and aggregation (aircomp_agc.engine.runner)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from aircomp_agc.engine.runner import (
+    ExperimentError,
+    MetricSummary,
+    PointResult,
+    StoppingRule,
+    run_point,
+    summarize,
+    t_quantile,
+)
+from aircomp_agc.engine.seeds import point_seed
+from aircomp_agc.engine.sweep import point_key
+from tests.engine_fixtures import cheap, deterministic
+
+SEED = 2026
+
+
+def _key(**params) -> str:
+    return point_key(params)
+
+
+# ------------------------------------------------------------------ aggregation
+
+
+def test_t_quantile_matches_tables_and_scipy():
+    # Printed tables: t_{0.975, df}.
+    assert t_quantile(1) == pytest.approx(12.706204736174707, rel=1e-12)
+    assert t_quantile(4) == pytest.approx(2.7764451051977987, rel=1e-12)
+    assert t_quantile(29) == pytest.approx(2.0452296421327034, rel=1e-12)
+    from scipy.stats import t
+
+    dfs = [*range(1, 260), 500, 1999, 10_000, 99_999]
+    for p in (0.9, 0.975, 0.995):
+        ours = np.array([t_quantile(df, p) for df in dfs])
+        np.testing.assert_allclose(ours, t.ppf(p, dfs), rtol=1e-10)
+
+
+def test_summarize_closed_form():
+    s = summarize(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    half = 2.7764451051977987 * math.sqrt(2.5) / math.sqrt(5)
+    assert s == MetricSummary(3.0, pytest.approx(3.0 - half), pytest.approx(3.0 + half), 5)
+    assert s.half_width == pytest.approx(half)
+    one = summarize(np.array([4.0]))
+    assert one.mean == 4.0 and one.n == 1 and math.isnan(one.ci_low) and math.isnan(one.ci_high)
+    flat = summarize(np.full(10, 0.5))
+    assert (flat.ci_low, flat.ci_high) == (0.5, 0.5)
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        summarize(np.zeros((2, 2)))
+
+
+def test_confidence_interval_covers_95_percent():
+    # 4000 intervals of n=12 normal samples: coverage 0.95, binomial sd 0.0034; tolerance 4 sd.
+    rng = np.random.default_rng(11)
+    x = rng.normal(1.5, 2.0, size=(4000, 12))
+    hits = sum(s.ci_low <= 1.5 <= s.ci_high for s in map(summarize, x))
+    assert abs(hits / 4000 - 0.95) < 4 * math.sqrt(0.95 * 0.05 / 4000)
+
+
+# ------------------------------------------------------------------ stopping rule
+
+
+def test_rule_validation_and_spec_conversion():
+    with pytest.raises(ValueError, match="exactly one of 'n'"):
+        StoppingRule()
+    with pytest.raises(ValueError, match="exactly one of 'n'"):
+        StoppingRule(n=10, rel_tol=0.1, metric="x")
+    with pytest.raises(ValueError, match="'metric'"):
+        StoppingRule(rel_tol=0.1)
+    with pytest.raises(ValueError, match=r"'rel_tol' parameter of the trials spec.*got -0.1"):
+        StoppingRule(rel_tol=-0.1, metric="x")
+    with pytest.raises(ValueError, match=r"'max'.*\[50, inf\); got 10"):
+        StoppingRule(rel_tol=0.1, metric="x", min=50, max=10)
+    with pytest.raises(ValueError, match="Unknown trials key"):
+        StoppingRule.from_spec({"n": 5, "rtol": 0.1})
+    rule = StoppingRule.from_spec({"n": 1000, "batch": 300})
+    assert [rule.batch_size(d) for d in (0, 300, 600, 900, 1000)] == [300, 300, 300, 100, 0]
+    assert rule.as_dict() == {"n": 1000, "batch": 300}
+
+    class Spec:  # what the scenario loader hands over: an object with the same fields
+        n, rel_tol, metric, min, max, batch = None, 0.1, "x", 40, 130, 50
+
+    adaptive = StoppingRule.from_spec(Spec())
+    assert adaptive.mode == "precision"
+    assert [adaptive.batch_size(d) for d in (0, 50, 100, 130)] == [50, 50, 30, 0]
+
+
+def _manual_samples(params, sizes, metric="x", fn=cheap):
+    key = point_key(params)
+    return np.concatenate(
+        [
+            fn(rng=np.random.default_rng(point_seed(SEED, key, b)), n_trials=m, **params)[metric]
+            for b, m in enumerate(sizes)
+        ]
+    )
+
+
+def test_fixed_count_uses_one_seed_per_batch():
+    params = {"mu": 0.5, "sigma": 2.0}
+    rule = StoppingRule(n=1000, batch=300)
+    res = run_point(cheap, params, key=point_key(params), master_seed=SEED, rule=rule)
+    x = _manual_samples(params, [300, 300, 300, 100])
+    assert res.metrics["x"] == summarize(x)
+    assert (res.n_trials, res.n_batches, res.stop) == (1000, 4, "fixed")
+    # One call of n trials is a different (but equally valid) stream: batching is part of
+    # the rule, so the record's fingerprint includes it.
+    whole = StoppingRule(n=1000)
+    one = run_point(cheap, params, key=point_key(params), master_seed=SEED, rule=whole)
+    assert one.n_batches == 1 and one.metrics["x"] == summarize(_manual_samples(params, [1000]))
+
+
+def test_precision_target_stops_at_first_batch_meeting_it():
+    params = {"mu": 1.0, "sigma": 3.0}
+    rule = StoppingRule(rel_tol=0.05, metric="x", min=200, max=50_000, batch=100)
+    res = run_point(cheap, params, key=point_key(params), master_seed=SEED, rule=rule)
+    assert res.stop == "converged"
+    s = res.metrics["x"]
+    assert s.half_width <= 0.05 * abs(s.mean) and s.n == res.n_trials
+    # Brute force: the first multiple of 100 trials (>= 200) at which the target holds.
+    x = _manual_samples(params, [100] * (res.n_trials // 100))
+    first = next(
+        n for n in range(200, res.n_trials + 1, 100)
+        if summarize(x[:n]).half_width <= 0.05 * abs(summarize(x[:n]).mean)
+    )
+    assert first == res.n_trials and s == summarize(x)
+    # sigma=3, mu=1: n ~ (1.96 * 3 / 0.05)^2 = 13830 trials; the stop is near it.
+    assert 10_000 < res.n_trials < 18_000
+    again = run_point(cheap, params, key=point_key(params), master_seed=SEED, rule=rule)
+    assert again == res
+
+
+def test_precision_target_stops_at_cap_when_unreachable():
+    params = {"mu": 0.0, "sigma": 1.0}  # |mean| ~ 0: the relative target cannot be met
+    rule = StoppingRule(rel_tol=0.01, metric="x", min=100, max=1234, batch=500)
+    res = run_point(cheap, params, key=point_key(params), master_seed=SEED, rule=rule)
+    assert (res.stop, res.n_trials, res.n_batches) == ("cap", 1234, 3)
+    assert res.metrics["x"] == summarize(_manual_samples(params, [500, 500, 234]))
+
+
+def test_scalar_metrics_come_from_first_batch_without_ci():
+    rule = StoppingRule(n=10, batch=4)
+    res = run_point(deterministic, {"n": 10, "scale": 2.0}, key="k", master_seed=1, rule=rule)
+    assert res.metrics == {"total": 110.0, "n_trials_seen": 4}
+    assert PointResult.from_record(res.to_record()) == res
+
+
+def test_record_round_trip_is_exact():
+    params = {"mu": 0.1, "sigma": 1.0}
+    res = run_point(cheap, params, key=_key(**params), master_seed=3, rule=StoppingRule(n=50))
+    import json
+
+    back = PointResult.from_record(json.loads(json.dumps(res.to_record())))
+    assert back == res and back.metrics["x"].ci_low == res.metrics["x"].ci_low
+
+
+def test_contract_violations_raise_experiment_error():
+    rule = StoppingRule(n=5)
+
+    def wrong_shape(*, rng, n_trials):
+        return {"x": np.zeros(n_trials + 1)}
+
+    def not_a_dict(*, rng, n_trials):
+        return [1, 2]
+
+    def rejects(*, rng, n_trials, x=-1.0):
+        raise ValueError("The 'x' parameter must be >= 0; got -1.0.")
+
+    with pytest.raises(ExperimentError, match=r"shape \(n_trials,\) = \(5,\); got shape \(6,\)"):
+        run_point(wrong_shape, {}, key="k", master_seed=0, rule=rule, ref="ws")
+    with pytest.raises(ExperimentError, match="non-empty dict"):
+        run_point(not_a_dict, {}, key="k", master_seed=0, rule=rule)
+    with pytest.raises(ExperimentError, match=r"'rj' failed at point k: ValueError: The 'x'"):
+        run_point(rejects, {}, key="k", master_seed=0, rule=rule, ref="rj")
+    adaptive = StoppingRule(rel_tol=0.1, metric="total", min=10, max=20)
+    with pytest.raises(ExperimentError, match="'total' is not a per-trial metric"):
+        run_point(deterministic, {}, key="k", master_seed=0, rule=adaptive)
