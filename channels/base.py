@@ -318,6 +318,12 @@ class ChannelModel:
         g = np.asarray(g)
         if g.dtype != self.dtype:
             g = g.astype(self.dtype)
+        want = self.shape(batch, n_devices, n_rx_ant, n_rounds)
+        if g.shape[: len(want)] != want or g.ndim != len(want) + len(self.extra_axes):
+            raise RuntimeError(
+                f"{type(self).__name__} drew small-scale fading of shape {g.shape}; the "
+                f"contract is {want} + one axis per extra axis {self.extra_axes}."
+            )
         axes = self.axes(n_rounds)
         # beta [batch, K] -> broadcast against [batch, (R,) M, K, *extra]
         n_lead = 2 if n_rounds is not None else 1

@@ -98,7 +98,13 @@ def check_draw_structure(model: ChannelModel, o: CheckOptions | None = None) -> 
     o = o or CheckOptions()
     for n_rounds in (None, o.n_rounds):
         for m in (model, _other_precision(model)):
-            d = m.draw(o.batch, o.n_devices, n_rx_ant=o.n_rx_ant, n_rounds=n_rounds, rng=o.seed)
+            try:
+                d = m.draw(o.batch, o.n_devices, n_rx_ant=o.n_rx_ant, n_rounds=n_rounds,
+                           rng=o.seed)
+            except Exception as err:  # the check reports any failure of a valid call
+                _fail(m, f"draw(batch={o.batch}, n_devices={o.n_devices}, n_rx_ant="
+                         f"{o.n_rx_ant}, n_rounds={n_rounds}) raised {type(err).__name__}: "
+                         f"{err}")
             if not isinstance(d, ChannelDraw):
                 _fail(m, f"draw() must return a ChannelDraw; got {type(d).__name__}")
             base, extra = _expected_shape(m, o, n_rounds, d)
@@ -139,12 +145,12 @@ def check_split(model: ChannelModel, o: CheckOptions | None = None) -> None:
     for n_rounds in (None, o.n_rounds):
         d = model.draw(o.batch, o.n_devices, n_rx_ant=o.n_rx_ant, n_rounds=n_rounds,
                        rng=o.seed + 1)
+        if np.any(d.large_scale < 0):
+            _fail(model, f"large_scale has negative values (min {d.large_scale.min():g})")
         for name, arr in (("h", d.h), ("small_scale", d.small_scale),
                           ("large_scale", d.large_scale)):
             if not np.all(np.isfinite(arr)):
                 _fail(model, f"{name} has {np.sum(~np.isfinite(arr))} non-finite values")
-        if np.any(d.large_scale < 0):
-            _fail(model, f"large_scale has negative values (min {d.large_scale.min():g})")
         lead = 2 if n_rounds is not None else 1
         amp = np.sqrt(d.large_scale.astype(np.float64)).reshape(
             (o.batch,) + (1,) * lead + (o.n_devices,) + (1,) * len(model.extra_axes))
@@ -229,8 +235,8 @@ def check_bad_input(model: ChannelModel, o: CheckOptions | None = None) -> None:
 
 _CHECKS: tuple[Callable[..., None], ...] = (
     check_draw_structure,
-    check_single_antenna_gain2,
     check_split,
+    check_single_antenna_gain2,
     check_determinism,
     check_mean_gain2,
     check_gain2_distribution,
