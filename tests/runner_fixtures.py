@@ -5,13 +5,14 @@ Referenced as ``tests.runner_fixtures:name`` (so worker processes can import the
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
 
 from aircomp_agc._checks import check_real
 
-__all__ = ["interrupting", "picky", "sleepy"]
+__all__ = ["INTERRUPT_AT", "interrupting", "picky", "sleepy"]
 
 
 def sleepy(*, rng: np.random.Generator, n_trials: int, x: float = 0.0, delay: float = 0.05):
@@ -26,8 +27,16 @@ def picky(*, rng: np.random.Generator, n_trials: int, x: float = 0.0):
     return {"v": rng.normal(x, 1.0, size=n_trials)}
 
 
-def interrupting(*, rng: np.random.Generator, n_trials: int, x: float = 0.0, stop_at: float = 3.0):
-    """Simulates Ctrl-C: raises ``KeyboardInterrupt`` at ``x == stop_at``, else ``N(x, 1)``."""
-    if x == stop_at:
+#: Environment variable: the ``x`` at which :func:`interrupting` simulates Ctrl-C.
+INTERRUPT_AT = "RUNNER_FIXTURES_INTERRUPT_AT"
+
+
+def interrupting(*, rng: np.random.Generator, n_trials: int, x: float = 0.0):
+    """``v ~ N(x, 1)``; simulates Ctrl-C (``KeyboardInterrupt``) at ``x == $INTERRUPT_AT``.
+
+    The trigger lives outside the parameters so that the resumed run has the same point
+    keys as the interrupted one.
+    """
+    if os.environ.get(INTERRUPT_AT) is not None and x == float(os.environ[INTERRUPT_AT]):
         raise KeyboardInterrupt
     return {"v": rng.normal(x, 1.0, size=n_trials)}
