@@ -125,7 +125,9 @@ class _Link:
     norm2: np.ndarray  # [batch] ||m||^2 (ones for one antenna)
 
 
-def _as_array(name: str, value, owner: str, *, positive: bool, dtype=float) -> np.ndarray:
+def _as_array(
+    name: str, value, owner: str, *, positive: bool, dtype=float, allow_inf: bool = False
+) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as exc:
@@ -133,7 +135,8 @@ def _as_array(name: str, value, owner: str, *, positive: bool, dtype=float) -> n
             f"The '{name}' parameter of {owner} must be a numeric array; "
             f"got {type(value).__name__}."
         ) from exc
-    if not np.all(np.isfinite(arr)):
+    bad = np.isnan(arr) | (np.isinf(arr) if not allow_inf else np.isneginf(arr.real))
+    if np.any(bad):
         raise ValueError(f"The '{name}' parameter of {owner} must be finite; got NaN or inf.")
     if positive and np.any(arr.real <= 0):
         raise ValueError(
@@ -193,7 +196,9 @@ def _prepare(h, pc, noise_var, beamformer, owner: str) -> _Link:
     if np.any(power < 0):
         raise ValueError(f"The 'pc.power' parameter of {owner} must be >= 0; got {power.min()}.")
     power = _broadcast("pc.power", power, (batch, n_dev), owner)
-    eta = _broadcast("pc.eta", _as_array("pc.eta", pc.eta, owner, positive=True), (batch,), owner)
+    # eta = inf means nobody transmits: the receiver outputs zero (see PowerControl.eta).
+    eta = _as_array("pc.eta", pc.eta, owner, positive=True, allow_inf=True)
+    eta = _broadcast("pc.eta", eta, (batch,), owner)
     target = getattr(pc, "target", None)
     target = np.ones(n_dev) if target is None else _as_array("pc.target", target, owner,
                                                              positive=False)

@@ -1,0 +1,372 @@
+"""Receive beamforming for over-the-air computation with a multi-antenna receiver.
+
+The receiver has ``N`` antennas and combines ``z = m^H y`` with a beamformer ``m``
+(``[batch, N]``); device ``k`` then sees the scalar channel ``m^H h_k`` and the noise
+becomes ``CN(0, sigma^2 ||m||^2)``. With zero-forcing transmit scaling toward the targets
+(``b_k = sqrt(eta) a_k (m^H h_k)^* / |m^H h_k|^2``, feasible iff
+``eta <= P_k |m^H h_k|^2 / a_k^2``) the MSE over the scheduled set ``S`` is
+(Yang, Jiang, Shi, Ding, "Federated learning via over-the-air computation", IEEE TWC 2020)
+
+.. math::
+
+    \\mathrm{MSE}(m) = \\max_{k \\in S}
+    \\frac{\\sigma^2 \\|m\\|^2 a_k^2}{P_k |m^H h_k|^2},
+
+which is invariant to the scale of ``m``: minimizing it is the max-min problem
+
+.. math::
+
+    \\max_{\\|m\\| = 1} \\; \\min_{k \\in S} \\; |m^H g_k|^2, \\qquad
+    g_k = \\sqrt{P_k}\\, h_k / |a_k|,
+
+(NP-hard in general: the single-group multicast problem). Provided here:
+
+* :func:`mrc_beamformer`: maximum-ratio combining toward the sum, ``m = sum_k h_k / ||.||``;
+* :func:`eigen_beamformer`: dominant eigenvector of ``sum_k h_k h_k^H``;
+* :func:`maxmin_beamformer`: the max-min problem, solved by semidefinite relaxation (SDR)
+  with Gaussian randomization followed by a monotone local ascent; the SDR is solved through
+  its dual, ``min_{lambda in simplex} lambda_max(sum_k lambda_k g_k g_k^H)``, by
+  entropic mirror descent, which also yields a certified upper bound on the optimum.
+
+Everything is vectorized over the batch. Use :func:`effective_channel` to reduce the
+multi-antenna link to the scalar model of :mod:`channels.aircomp` and
+:mod:`channels.power_control` (gains ``|m^H h_k|^2``, noise ``sigma^2 ||m||^2``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import RngLike, check_int, resolve_rng
+
+__all__ = [
+    "MaxMinResult",
+    "beamforming_mse",
+    "effective_channel",
+    "eigen_beamformer",
+    "maxmin_beamformer",
+    "maxmin_objective",
+    "mrc_beamformer",
+]
+
+
+def _check_h(h, owner: str) -> np.ndarray:
+    h = np.asarray(h)
+    if not np.issubdtype(h.dtype, np.complexfloating):
+        raise TypeError(f"The 'h' parameter of {owner} must be a complex array; got {h.dtype}.")
+    if h.ndim != 3:
+        raise ValueError(
+            f"The 'h' parameter of {owner} must have shape [batch, n_rx_ant, K]; "
+            f"got shape {h.shape}."
+        )
+    if not np.all(np.isfinite(h)):
+        raise ValueError(f"The 'h' parameter of {owner} must be finite; got NaN or inf.")
+    return h.astype(np.complex128)
+
+
+def _weights(h: np.ndarray, power, target, owner: str) -> np.ndarray:
+    """``w_k = P_k / a_k^2`` ``[batch, K]`` (``inf`` where ``a_k = 0``: not constrained)."""
+    batch, _, n_dev = h.shape
+    shape = (batch, n_dev)
+    try:
+        p = np.broadcast_to(np.asarray(power, dtype=float), shape)
+    except ValueError as exc:
+        raise ValueError(
+            f"The 'power' parameter of {owner} must broadcast to {shape}; "
+            f"got shape {np.shape(power)}."
+        ) from exc
+    if not np.all(np.isfinite(p)) or np.any(p <= 0):
+        raise ValueError(f"The 'power' parameter of {owner} must be finite and > 0; got {power!r}.")
+    a = np.ones(shape) if target is None else np.asarray(target, dtype=float)
+    try:
+        a = np.broadcast_to(a, shape)
+    except ValueError as exc:
+        raise ValueError(
+            f"The 'target' parameter of {owner} must broadcast to {shape}; "
+            f"got shape {np.shape(target)}."
+        ) from exc
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"The 'target' parameter of {owner} must be finite; got NaN or inf.")
+    with np.errstate(divide="ignore"):
+        return np.where(a != 0, p / np.where(a != 0, a, 1.0) ** 2, np.inf)
+
+
+def _normalize(m: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(m, axis=-1, keepdims=True)
+    out = np.divide(m, norm, out=np.zeros_like(m), where=norm > 0)
+    out[..., 0] = np.where(norm[..., 0] > 0, out[..., 0], 1.0)  # degenerate: first antenna
+    return out
+
+
+def effective_channel(h: np.ndarray, beamformer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scalar channels after receive combining.
+
+    Parameters
+    ----------
+    h : array, complex, ``[batch, n_rx_ant, K]``
+    beamformer : array, complex, ``[batch, n_rx_ant]``
+
+    Returns
+    -------
+    h_eff : numpy.ndarray, complex128, ``[batch, K]``
+        ``m^H h_k``; power control takes ``|h_eff|^2``.
+    norm2 : numpy.ndarray, float64, ``[batch]``
+        ``||m||^2``: the combined noise variance is ``sigma^2 * norm2``.
+    """
+    h = _check_h(h, "effective_channel")
+    m = np.broadcast_to(np.asarray(beamformer, dtype=np.complex128), h.shape[:2])
+    return np.einsum("br,brk->bk", m.conj(), h), np.sum(np.abs(m) ** 2, axis=-1)
+
+
+def mrc_beamformer(h: np.ndarray) -> np.ndarray:
+    """Maximum-ratio combining toward the sum: ``m = sum_k h_k / ||sum_k h_k||``.
+
+    Parameters
+    ----------
+    h : array, complex, ``[batch, n_rx_ant, K]``
+
+    Returns
+    -------
+    numpy.ndarray, complex128, ``[batch, n_rx_ant]``, unit norm
+    """
+    return _normalize(_check_h(h, "mrc_beamformer").sum(axis=-1))
+
+
+def eigen_beamformer(h: np.ndarray) -> np.ndarray:
+    """Dominant eigenvector of ``sum_k h_k h_k^H`` (maximizes ``sum_k |m^H h_k|^2``).
+
+    Parameters
+    ----------
+    h : array, complex, ``[batch, n_rx_ant, K]``
+
+    Returns
+    -------
+    numpy.ndarray, complex128, ``[batch, n_rx_ant]``, unit norm
+    """
+    h = _check_h(h, "eigen_beamformer")
+    _, vecs = np.linalg.eigh(h @ h.conj().transpose(0, 2, 1))
+    return vecs[..., -1]
+
+
+def maxmin_objective(
+    h: np.ndarray, beamformer: np.ndarray, power=1.0, target=None
+) -> np.ndarray:
+    """``min_k P_k |m^H h_k|^2 / (a_k^2 ||m||^2)`` ``[batch]``; devices with ``a_k = 0`` skipped."""
+    h = _check_h(h, "maxmin_objective")
+    w = _weights(h, power, target, "maxmin_objective")
+    h_eff, norm2 = effective_channel(h, beamformer)
+    vals = np.where(np.isinf(w), np.inf, w * np.abs(h_eff) ** 2 / norm2[:, None])
+    return vals.min(axis=-1)
+
+
+def beamforming_mse(
+    h: np.ndarray,
+    beamformer: np.ndarray,
+    noise_var,
+    power=1.0,
+    target=None,
+) -> np.ndarray:
+    """Zero-forcing AirComp MSE with receive beamformer ``m`` (Yang et al., TWC 2020).
+
+    .. math:: \\mathrm{MSE} = \\max_{k: a_k \\neq 0}
+              \\frac{\\sigma^2 \\|m\\|^2 a_k^2}{P_k |m^H h_k|^2}
+
+    Parameters
+    ----------
+    h : array, complex, ``[batch, n_rx_ant, K]``
+    beamformer : array, complex, ``[batch, n_rx_ant]``
+    noise_var : float or array ``[batch]``
+        ``sigma^2`` per antenna (> 0).
+    power : float or array ``[batch, K]``
+        Peak powers ``P_k``.
+    target : array ``[batch, K]`` or ``[K]``, optional
+        ``a_k`` (default ones); a device with ``a_k = 0`` is not scheduled.
+
+    Returns
+    -------
+    numpy.ndarray, float64, ``[batch]``
+        Equals ``pc.mse`` of ``zero_forcing(|m^H h|^2, power, noise_var ||m||^2, target=)``.
+    """
+    noise_var = np.asarray(noise_var, dtype=float)
+    if not np.all(np.isfinite(noise_var)) or np.any(noise_var <= 0):
+        raise ValueError(
+            f"The 'noise_var' parameter of beamforming_mse must be finite and > 0; got {noise_var}."
+        )
+    return noise_var / maxmin_objective(h, beamformer, power, target)
+
+
+@dataclass(frozen=True)
+class MaxMinResult:
+    """Output of :func:`maxmin_beamformer`.
+
+    Attributes
+    ----------
+    beamformer : ``[batch, n_rx_ant]`` complex128, unit norm
+    value : ``[batch]`` float64
+        Achieved ``min_k P_k |m^H h_k|^2 / a_k^2``.
+    upper_bound : ``[batch]`` float64
+        SDR bound: no unit-norm beamformer does better than this.
+    """
+
+    beamformer: np.ndarray
+    value: np.ndarray
+    upper_bound: np.ndarray
+
+    @property
+    def gap(self) -> np.ndarray:
+        """Certified relative optimality gap ``1 - value / upper_bound`` ``[batch]``."""
+        return 1.0 - self.value / self.upper_bound
+
+
+def _soft_min_ascent(
+    g: np.ndarray, active: np.ndarray, m: np.ndarray, n_iter: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Local ascent of ``min_k |m^H g_k|^2`` on the unit sphere from ``m`` ``[batch, N]``.
+
+    Ascent on the soft minimum ``L(m) = -tau log sum_k exp(-f_k / tau)``, whose gradient
+    direction ``A m`` with ``A = sum_k pi_k g_k g_k^H`` (``pi = softmax(-f / tau)``) is taken
+    as ``m <- normalize(m + mu A m)`` (a step is kept only if ``L`` increases, else ``mu``
+    halves), annealing ``tau`` from 10% to 0.01% of the best minimum so far. Returns the best
+    point seen and its true minimum ``[batch]``.
+    """
+    batch = m.shape[0]
+
+    def objective(m_: np.ndarray, tau_: np.ndarray | None = None):
+        f_ = np.abs(np.einsum("bn,bnk->bk", m_.conj(), g)) ** 2
+        f_ = np.where(active, f_, np.inf)
+        low = f_.min(axis=-1)
+        if tau_ is None:
+            return low
+        e = np.exp(-(f_ - low[:, None]) / tau_[:, None])
+        total = e.sum(axis=-1)
+        return low - tau_ * np.log(total), e / total[:, None]
+
+    best_m, best_v = m, objective(m)
+    mu = np.ones(batch)
+    for rel in np.geomspace(0.1, 1e-4, n_iter) if n_iter else []:
+        tau = rel * np.maximum(best_v, 1e-300)
+        cur, pi = objective(m, tau)
+        step = np.einsum("bnk,bk,bmk,bm->bn", g, pi, g.conj(), m)
+        trial = _normalize(m + mu[:, None] * step)
+        ok = objective(trial, tau)[0] > cur
+        m = np.where(ok[:, None], trial, m)
+        mu = np.where(ok, np.minimum(mu * 1.5, 1e3), mu * 0.5)
+        v_m = objective(m)
+        better = v_m > best_v
+        best_m = np.where(better[:, None], m, best_m)
+        best_v = np.where(better, v_m, best_v)
+    return best_m, best_v
+
+
+def maxmin_beamformer(
+    h: np.ndarray,
+    power=1.0,
+    target=None,
+    *,
+    n_dual_iter: int = 300,
+    n_random: int = 64,
+    n_ascent_iter: int = 300,
+    n_starts: int = 8,
+    rng: RngLike = None,
+) -> MaxMinResult:
+    """Receive beamformer maximizing ``min_k P_k |m^H h_k|^2 / a_k^2`` (minimum AirComp MSE).
+
+    Method (all steps vectorized over the batch):
+
+    1. SDR dual by entropic mirror descent: with ``R_k = g_k g_k^H``,
+       ``g_k = sqrt(P_k) h_k / |a_k|`` and the simplex weights ``lambda``, iterate
+       ``lambda <- lambda * exp(-s_t |u^H g_k|^2)`` where ``u`` is the dominant eigenvector of
+       ``sum_k lambda_k R_k``. ``min_t lambda_max(...)`` is an upper bound on the optimum
+       (the SDR value ``max_{M >= 0, tr M = 1} min_k g_k^H M g_k`` by minimax duality); the
+       running average of ``u u^H`` approximates the SDR solution ``M``.
+    2. Gaussian randomization: draw ``n_random`` vectors ``m ~ CN(0, M)``; candidates are
+       these, every iterate ``u``, MRC and the eigen beamformer; keep the best.
+    3. Monotone local ascent on the sphere: ``m <- normalize((I + mu A) m)`` with
+       ``A = sum_k pi_k R_k``, ``pi = softmax(-|m^H g_k|^2 / tau)``; a step is kept only if
+       it improves the minimum (else ``mu`` halves).
+
+    Parameters
+    ----------
+    h : array, complex, ``[batch, n_rx_ant, K]``
+    power : float or array ``[batch, K]``
+        Peak powers ``P_k`` (> 0).
+    target : array ``[K]`` or ``[batch, K]``, optional
+        ``a_k`` (default ones); devices with ``a_k = 0`` are ignored.
+    n_dual_iter, n_random, n_ascent_iter : int
+        Iterations of steps 1 and 3 and randomization draws of step 2.
+    rng : None, int, SeedSequence or Generator
+        Randomness for step 2.
+
+    Returns
+    -------
+    MaxMinResult
+        ``beamformer`` ``[batch, n_rx_ant]`` (unit norm), ``value`` and the SDR
+        ``upper_bound`` ``[batch]``.
+    """
+    owner = "maxmin_beamformer"
+    h = _check_h(h, owner)
+    w = _weights(h, power, target, owner)
+    n_dual_iter = check_int("n_dual_iter", n_dual_iter, low=1, owner=owner)
+    n_random = check_int("n_random", n_random, low=0, owner=owner)
+    n_ascent_iter = check_int("n_ascent_iter", n_ascent_iter, low=0, owner=owner)
+    n_starts = check_int("n_starts", n_starts, low=1, owner=owner)
+    rng = resolve_rng(rng)
+    batch, n_rx, n_dev = h.shape
+    active = np.isfinite(w)
+    if not np.all(active.any(axis=-1)):
+        raise ValueError(f"The 'target' parameter of {owner} must have a non-zero entry per row.")
+    # Scale each realization so that the largest ||g_k||^2 is 1 (steps are scale-free then).
+    g = h * np.sqrt(np.where(active, w, 0.0))[:, None, :]
+    scale = np.max(np.sum(np.abs(g) ** 2, axis=1), axis=-1)
+    g = g / np.sqrt(scale)[:, None, None]
+
+    def value(m: np.ndarray) -> np.ndarray:
+        v = np.abs(np.einsum("...bn,bnk->...bk", m.conj(), g)) ** 2
+        return np.min(np.where(active, v, np.inf), axis=-1)
+
+    # Step 1: dual mirror descent.
+    lam = np.where(active, 1.0, 0.0)
+    lam /= lam.sum(axis=-1, keepdims=True)
+    upper = np.full(batch, np.inf)
+    m_avg = np.zeros((batch, n_rx, n_rx), dtype=np.complex128)
+    best_m = _normalize(g.sum(axis=-1))
+    best_v = value(best_m)
+    for t in range(n_dual_iter):
+        a_mat = np.einsum("bnk,bk,bmk->bnm", g, lam, g.conj())
+        vals, vecs = np.linalg.eigh(a_mat)
+        upper = np.minimum(upper, vals[:, -1])
+        u = vecs[..., -1]
+        m_avg += np.einsum("bn,bm->bnm", u, u.conj())
+        v_u = value(u)
+        better = v_u > best_v
+        best_m = np.where(better[:, None], u, best_m)
+        best_v = np.where(better, v_u, best_v)
+        sub = np.abs(np.einsum("bn,bnk->bk", u.conj(), g)) ** 2
+        lam = lam * np.exp(-(2.0 / np.sqrt(t + 1.0)) * sub)
+        lam = np.where(active, lam, 0.0)
+        lam /= lam.sum(axis=-1, keepdims=True)
+    m_avg /= n_dual_iter
+    # Step 2: Gaussian randomization from the averaged SDR solution, plus the simple ones.
+    candidates = [best_m, _normalize(np.sum(h, axis=-1)), eigen_beamformer(h)]
+    if n_random:
+        evals, evecs = np.linalg.eigh(m_avg)
+        root = evecs * np.sqrt(np.maximum(evals, 0.0))[:, None, :]
+        z = (rng.standard_normal((n_random, batch, n_rx))
+             + 1j * rng.standard_normal((n_random, batch, n_rx))) / np.sqrt(2.0)
+        candidates.extend(_normalize(np.einsum("bnm,rbm->rbn", root, z)))
+    cand = np.stack(candidates)  # [C, batch, N]
+    # Step 3 from the n_starts best candidates of each realization (the problem has local
+    # optima), run side by side as one larger batch.
+    n_starts = min(n_starts, cand.shape[0])
+    top = np.argsort(-value(cand), axis=0)[:n_starts]  # [S, batch]
+    starts = np.take_along_axis(cand, top[..., None], axis=0).reshape(n_starts * batch, n_rx)
+    m_s, v_s = _soft_min_ascent(
+        np.tile(g, (n_starts, 1, 1)), np.tile(active, (n_starts, 1)), starts, n_ascent_iter
+    )
+    pick = np.argmax(v_s.reshape(n_starts, batch), axis=0)
+    best_m = m_s.reshape(n_starts, batch, n_rx)[pick, np.arange(batch)]
+    best_v = v_s.reshape(n_starts, batch)[pick, np.arange(batch)]
+    upper = np.maximum(upper, best_v)  # the bound is exact up to eigh's rounding
+    return MaxMinResult(best_m, best_v * scale, upper * scale)
