@@ -256,8 +256,9 @@ class ResultsStore:
             raise ValueError("Pass at most one of resume and force (--resume, --force).")
         manifest = self.read_manifest()
         records = self._existing_records()
-        if (manifest or records) and not (resume or force):
-            status = (manifest or {}).get("status", "unfinished")
+        status = (manifest or {}).get("status", "unfinished")
+        # Protect what would be lost: finished points, or a complete run's table.
+        if (records or status == "complete") and not (resume or force):
             what = "a finished run" if status == "complete" else f"a run (status {status!r})"
             raise RunExistsError(
                 f"{self.directory} already holds {what}; pass --resume to reuse its points or "

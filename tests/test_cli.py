@@ -1,0 +1,191 @@
+"""The ``aircomp-agc`` command: exit codes, one-line errors, help, listing, plotting."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aircomp_agc import __version__
+from aircomp_agc.cli import COMMANDS, Command, format_table, main
+from tests.runner_fixtures import INTERRUPT_AT
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCENARIO = """
+[scenario]
+name = "cli-study"
+experiment = "tests.runner_fixtures:{experiment}"
+description = "CLI test"
+seed = 3
+[sweep.axes]
+x = [0.5, 1.0, 2.0]
+[trials]
+n = 200
+[figure]
+x = "x"
+y = ["v"]
+logy = true
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A scratch working directory; experiments still import from the repository."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(ROOT))
+    return tmp_path
+
+
+def _scenario(directory: Path, experiment: str = "picky", name: str = "s.toml") -> Path:
+    path = directory / name
+    path.write_text(SCENARIO.format(experiment=experiment))
+    return path
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("aircomp-agc: error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_run_success_prints_table_paths_and_draws_figure(workdir, capsys):
+    scenario = _scenario(workdir)
+    assert main(["run", str(scenario), "--executor", "serial"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split() == ["x", "v", "±95%", "n"]
+    assert lines[1].split()[0] == "0.5" and lines[1].split()[-1] == "200"
+    assert "3 points (3 computed, 0 reused)" in out
+    assert "results:  results/cli-study/results.csv" in out
+    assert (workdir / "figures" / "cli-study.png").stat().st_size > 1000
+    manifest = json.loads((workdir / "results/cli-study/manifest.json").read_text())
+    assert manifest["command"][:2] == ["aircomp-agc", "run"]
+    assert manifest["executor"]["name"] == "serial"
+
+
+def test_exit_code_2_with_one_line_errors(workdir, capsys):
+    scenario = _scenario(workdir)
+    cases = [
+        ["run", "missing.toml"],  # missing file
+        ["run", str(scenario), "--set", "trials.n=-5"],  # invalid override
+        ["run", str(scenario), "--set", "sweep.axes.x=[-1.0]", "--executor", "serial"],
+        ["run", str(scenario), "--executor", "dask"],  # neither scheduler nor local cluster
+        ["run", str(scenario), "--workers", "0"],
+        ["run", str(scenario), "--resume", "--force"],
+        ["run"],  # argparse: missing SCENARIO
+        ["plot", str(workdir / "nothing")],
+        ["list", "colours"],
+        ["frobnicate"],
+    ]
+    for argv in cases:
+        assert main(argv) == 2, argv
+        _one_error_line(capsys.readouterr().err)
+    # The experiment's own validation message survives, naming the point.
+    main(["run", str(scenario), "--set", "sweep.axes.x=[-1.0]", "--results-dir", "elsewhere"])
+    line = _one_error_line(capsys.readouterr().err)
+    assert "'x' parameter of picky must be a finite real number in [0, inf); got -1.0" in line
+    assert '{"x":-1.0}' in line
+
+
+def test_finished_run_needs_resume_or_force(workdir, capsys):
+    scenario = _scenario(workdir)
+    argv = ["run", str(scenario), "--executor", "serial", "--no-plot", "--quiet"]
+    assert main(argv) == 0
+    first = (workdir / "results/cli-study/results.csv").read_text()
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert "already holds a finished run" in _one_error_line(capsys.readouterr().err)
+    assert main([*argv, "--resume"]) == 0
+    assert main([*argv, "--force"]) == 0
+    assert (workdir / "results/cli-study/results.csv").read_text() == first
+    out = capsys.readouterr().out
+    assert "±95%" not in out and "results:" in out  # --quiet: no table, paths still shown
+
+
+def test_ctrl_c_exits_130_and_says_how_to_resume(workdir, capsys, monkeypatch):
+    scenario = _scenario(workdir, "interrupting")
+    monkeypatch.setenv(INTERRUPT_AT, "1.0")
+    argv = ["run", str(scenario), "--executor", "serial", "--no-plot"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "interrupted after 1 of 3 points" in err
+    assert f"resume with: aircomp-agc run {scenario} --executor serial --no-plot --resume" in err
+    monkeypatch.delenv(INTERRUPT_AT)
+    assert main([*argv, "--resume"]) == 0
+    assert "3 points (2 computed, 1 reused)" in capsys.readouterr().out
+
+
+def test_keyboard_interrupt_anywhere_exits_130(monkeypatch, capsys):
+    def boom(args):
+        raise KeyboardInterrupt
+
+    original = COMMANDS["list"]
+    monkeypatch.setitem(COMMANDS, "list", Command(original.help, original.add_arguments, boom))
+    assert main(["list", "codes"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_help_and_version(capsys):
+    for argv in (["--help"], *([name, "--help"] for name in COMMANDS)):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert "usage: aircomp-agc" in out and "examples:" in out, argv
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"aircomp-agc {__version__}"
+
+
+def test_console_script_runs_as_a_process(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys; from aircomp_agc.cli import main; sys.exit(main())",
+         "run", "nope.toml"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert out.returncode == 2
+    assert _one_error_line(out.stderr) == "aircomp-agc: error: nope.toml: no such scenario file."
+
+
+@pytest.mark.parametrize("what", ["codes", "channels", "power-control", "experiments"])
+def test_list_registries(what, capsys):
+    assert main(["list", what]) == 0
+    out = capsys.readouterr().out
+    assert out.strip(), what
+
+
+def test_list_scenarios_marks_invalid_files(workdir, capsys):
+    folder = workdir / "scenarios"
+    folder.mkdir()
+    _scenario(folder, name="good.toml")
+    (folder / "bad.toml").write_text("[scenario]\nname = 'bad'\n")
+    assert main(["list", "scenarios", "--dir", str(folder)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any("bad.toml" in line and "INVALID" in line for line in out)
+    assert any("good.toml" in line and "cli-study" in line and "CLI test" in line for line in out)
+
+
+def test_plot_subcommand_writes_png(workdir, capsys):
+    scenario = _scenario(workdir)
+    assert main(["run", str(scenario), "--executor", "serial", "--no-plot", "--quiet"]) == 0
+    assert not (workdir / "figures").exists()
+    assert main(["plot", "results/cli-study", "--out", "out/fig.png"]) == 0
+    assert (workdir / "out" / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", "results/cli-study"]) == 0
+    assert (workdir / "figures" / "cli-study.png").is_file()
+
+
+def test_format_table_is_compact_and_aligned():
+    header = ["code", "w", "err_mean", "err_ci_low", "err_ci_high", "err_n", "storage"]
+    rows = [["bgc", 2, 0.123456, 0.12, 0.126912, 1000, 3], ["frc", 10, 1e-5, 0.0, 2e-5, 20, 11]]
+    text = format_table(header, rows)
+    lines = text.splitlines()
+    assert lines[0].split() == ["code", "w", "err", "±95%", "n", "storage"]
+    assert lines[1].split() == ["bgc", "2", "0.1235", "0.003456", "1000", "3"]
+    assert lines[2].split() == ["frc", "10", "1e-05", "1e-05", "20", "11"]
+    assert len({len(line) for line in lines}) == 1  # right-aligned numbers: equal widths
+    many = format_table(header, rows * 30, max_rows=5)
+    assert many.splitlines()[-1] == "... 55 more rows in results.csv"
