@@ -5,6 +5,11 @@ nothing and never imports TensorFlow at import time; :mod:`aircomp_agc.cli` is t
 command line on top of it.
 """
 
+from .executors import DaskExecutor, ProcessExecutor, SerialExecutor, make_executor
+from .progress import RunInterrupted
+from .results import ResultsStore, RunExistsError
+from .run import RunResult, run_scenario
+from .runner import ExperimentError, MetricSummary, PointResult, StoppingRule, summarize
 from .scenario import (
     FigureSpec,
     Scenario,
@@ -39,4 +44,19 @@ __all__ = [
     "scenario_from_dict",
     "stable_hash32",
     "stable_hash64",
+    # runner, executors, results store, run orchestration
+    "DaskExecutor",
+    "ExperimentError",
+    "MetricSummary",
+    "PointResult",
+    "ProcessExecutor",
+    "ResultsStore",
+    "RunExistsError",
+    "RunInterrupted",
+    "RunResult",
+    "SerialExecutor",
+    "StoppingRule",
+    "make_executor",
+    "run_scenario",
+    "summarize",
 ]
