@@ -96,37 +96,37 @@ def _expected_shape(model: ChannelModel, o: CheckOptions, n_rounds: int | None, 
 def check_draw_structure(model: ChannelModel, o: CheckOptions | None = None) -> None:
     """``draw`` returns a ChannelDraw with the promised axes, shapes and dtypes."""
     o = o or CheckOptions()
-    for n_rounds in (None, o.n_rounds):
-        for m in (model, _other_precision(model)):
-            try:
-                d = m.draw(o.batch, o.n_devices, n_rx_ant=o.n_rx_ant, n_rounds=n_rounds,
-                           rng=o.seed)
-            except Exception as err:  # the check reports any failure of a valid call
-                _fail(m, f"draw(batch={o.batch}, n_devices={o.n_devices}, n_rx_ant="
-                         f"{o.n_rx_ant}, n_rounds={n_rounds}) raised {type(err).__name__}: "
-                         f"{err}")
-            if not isinstance(d, ChannelDraw):
-                _fail(m, f"draw() must return a ChannelDraw; got {type(d).__name__}")
-            base, extra = _expected_shape(m, o, n_rounds, d)
-            if d.h.shape[: len(base)] != base or len(extra) != len(m.extra_axes):
-                _fail(m, f"h has shape {d.h.shape}; expected {base} + one size per extra axis "
-                         f"{m.extra_axes}")
-            if d.axes != m.axes(n_rounds):
-                _fail(m, f"axes {d.axes} != {m.axes(n_rounds)}")
-            if d.small_scale.shape != d.h.shape:
-                _fail(m, f"small_scale shape {d.small_scale.shape} != h shape {d.h.shape}")
-            if d.large_scale.shape != (o.batch, o.n_devices):
-                _fail(m, f"large_scale shape {d.large_scale.shape} != "
-                         f"{(o.batch, o.n_devices)}")
-            want_c = np.complex64 if m.precision == "single" else np.complex128
-            want_r = np.float32 if m.precision == "single" else np.float64
-            for name, arr, want in (("h", d.h, want_c), ("small_scale", d.small_scale, want_c),
-                                    ("large_scale", d.large_scale, want_r)):
-                if arr.dtype != want:
-                    _fail(m, f"{name} has dtype {arr.dtype}; precision={m.precision!r} "
-                             f"promises {np.dtype(want)}")
-            if d.n_rx_ant != o.n_rx_ant or d.n_devices != o.n_devices:
-                _fail(m, "ChannelDraw.n_rx_ant / n_devices do not match the request")
+    # Both round layouts in the model's precision, the other precision without rounds.
+    for n_rounds, m in ((None, model), (o.n_rounds, model), (None, _other_precision(model))):
+        try:
+            d = m.draw(o.batch, o.n_devices, n_rx_ant=o.n_rx_ant, n_rounds=n_rounds,
+                       rng=o.seed)
+        except Exception as err:  # the check reports any failure of a valid call
+            _fail(m, f"draw(batch={o.batch}, n_devices={o.n_devices}, n_rx_ant="
+                     f"{o.n_rx_ant}, n_rounds={n_rounds}) raised {type(err).__name__}: "
+                     f"{err}")
+        if not isinstance(d, ChannelDraw):
+            _fail(m, f"draw() must return a ChannelDraw; got {type(d).__name__}")
+        base, extra = _expected_shape(m, o, n_rounds, d)
+        if d.h.shape[: len(base)] != base or len(extra) != len(m.extra_axes):
+            _fail(m, f"h has shape {d.h.shape}; expected {base} + one size per extra axis "
+                     f"{m.extra_axes}")
+        if d.axes != m.axes(n_rounds):
+            _fail(m, f"axes {d.axes} != {m.axes(n_rounds)}")
+        if d.small_scale.shape != d.h.shape:
+            _fail(m, f"small_scale shape {d.small_scale.shape} != h shape {d.h.shape}")
+        if d.large_scale.shape != (o.batch, o.n_devices):
+            _fail(m, f"large_scale shape {d.large_scale.shape} != "
+                     f"{(o.batch, o.n_devices)}")
+        want_c = np.complex64 if m.precision == "single" else np.complex128
+        want_r = np.float32 if m.precision == "single" else np.float64
+        for name, arr, want in (("h", d.h, want_c), ("small_scale", d.small_scale, want_c),
+                                ("large_scale", d.large_scale, want_r)):
+            if arr.dtype != want:
+                _fail(m, f"{name} has dtype {arr.dtype}; precision={m.precision!r} "
+                         f"promises {np.dtype(want)}")
+        if d.n_rx_ant != o.n_rx_ant or d.n_devices != o.n_devices:
+            _fail(m, "ChannelDraw.n_rx_ant / n_devices do not match the request")
 
 
 def check_single_antenna_gain2(model: ChannelModel, o: CheckOptions | None = None) -> None:
