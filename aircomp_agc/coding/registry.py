@@ -8,13 +8,22 @@ A construction is a function ``factory(**params) -> Code`` registered with
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Literal
 
 from .._checks import Registry, check_choice
 from .base import Code
 
-__all__ = ["CODES", "FAMILIES", "code_family", "list_codes", "make_code", "register_code"]
+__all__ = [
+    "CODES",
+    "FAMILIES",
+    "code_family",
+    "code_parameters",
+    "list_codes",
+    "make_code",
+    "register_code",
+]
 
 FAMILIES = ("exact", "approximate", "baseline")
 
@@ -44,8 +53,15 @@ def register_code(
 
 def code_family(name: str) -> str:
     """``"exact"``, ``"approximate"`` or ``"baseline"`` for a registered code name."""
+    _load_builtin()
     CODES.get(name)
     return _FAMILY[name]
+
+
+def code_parameters(name: str) -> dict[str, inspect.Parameter]:
+    """Keyword parameters of the registered construction ``name`` (what ``make_code`` takes)."""
+    _load_builtin()
+    return dict(inspect.signature(CODES.get(name)).parameters)
 
 
 def make_code(name: str, **params) -> Code:
