@@ -62,7 +62,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.special import exp1, ndtri
+from scipy.special import ndtri
 
 from ._checks import RngLike, check_choice, check_int, check_real, resolve_rng
 from .impairments import draw_phase_offsets, phase_moments, true_channel_from_estimate
@@ -484,70 +484,77 @@ def aircomp_mse(
 
 
 def truncated_inversion_expected_mse(
-    n_devices: int,
     gain_threshold: float,
-    noise_var: float,
     *,
-    rho0: float,
-    target: np.ndarray | None = None,
+    power,
+    noise_var,
+    n_devices: int | None = None,
+    target=None,
+    constraint: str = "average",
+    mean_gain=1.0,
     csi_error_var: float = 0.0,
     phase_max: float = 0.0,
     symbols: Symbols = "complex",
-) -> float:
-    """MSE of truncated channel inversion averaged over Rayleigh fading (closed form).
+) -> np.ndarray:
+    """MSE of truncated channel inversion averaged over Rayleigh fading, with impairments.
 
-    Device k transmits iff ``|hhat_k|^2 >= g_th`` and then inverts its channel to the
-    common amplitude ``|a_k| sqrt(rho0)`` (``eta = rho0``, so ``c_k = |a_k|``), else stays
-    silent (Zhu, Wang, Huang, TWC 2020). For ``hhat_k ~ CN(0, 1)`` i.i.d.:
-    ``P(|hhat|^2 >= g) = e^{-g}`` and ``E[|hhat|^{-2}; |hhat|^2 >= g] = E1(g)``, so
-    ``E p_k = a_k^2 rho0 E1(g)`` and
+    Device k transmits iff ``|hhat_k|^2 >= g_th`` and then inverts its (estimated) channel
+    to the common amplitude ``|a_k| sqrt(rho0)`` (``eta = rho0``, so ``c_k = |a_k|``), else
+    stays silent (Zhu, Wang, Huang, TWC 2020; :func:`channels.power_control.truncated_inversion`
+    with ``rho0`` from :func:`~channels.power_control.truncation_amplitude`). For
+    ``|hhat_k|^2 ~ Exp(mean Omega_k)``: ``P(|hhat_k|^2 >= g) = e^{-g/Omega_k}`` and
+    ``E p_k = rho0 a_k^2 E1(g/Omega_k) / Omega_k``, so, averaging the module's per-realization
+    MSE over fading,
 
     .. math::
 
-        \\mathbb E\\,\\mathrm{MSE} = \\sum_k a_k^2 \\left[(1 - e^{-g}) + e^{-g} F\\right]
-        + \\frac{\\sigma^2}{\\kappa \\rho_0} + \\frac{\\sigma_e^2 E_1(g) \\sum_k a_k^2}{\\kappa}
+        \\mathbb E\\,\\mathrm{MSE} = \\sum_k a_k^2 \\left[(1 - e^{-g/\\Omega_k})
+        + e^{-g/\\Omega_k} F\\right]
+        + \\frac{1}{\\kappa}\\left(\\frac{\\sigma^2}{\\rho_0}
+        + \\sigma_e^2 \\sum_k \\frac{a_k^2 E_1(g/\\Omega_k)}{\\Omega_k}\\right)
 
-    with ``F = 2 - 2 m1`` and ``kappa = 1`` (complex symbols) or ``F = 1 - 2 m1 + m2`` and
-    ``kappa = 2`` (real symbols); ``m1, m2`` as in :func:`channels.impairments.phase_moments`.
-    With ``a_k = 1`` and no impairments: ``K (1 - e^{-g}) + sigma^2 / rho0``.
+    with ``F = 2 - 2 m1``, ``kappa = 1`` (complex symbols) or ``F = 1 - 2 m1 + m2``,
+    ``kappa = 2`` (real symbols), ``m1, m2`` from
+    :func:`channels.impairments.phase_moments`. Without impairments and with complex
+    symbols it is :func:`channels.power_control.expected_truncation_mse`.
 
     Parameters
     ----------
-    n_devices : int
-        ``K >= 1``.
-    gain_threshold : float
-        ``g_th >= 0`` on ``|hhat|^2`` (with CSI error, ``g_th = 0`` gives an infinite MSE:
-        ``E1(0) = inf``, inverting deep fades costs unbounded power).
-    noise_var : float
-        ``sigma^2 > 0``.
-    rho0 : float
-        Received amplitude squared ``rho0 > 0``; the average-power normalization
-        ``E|b_k|^2 = a_k^2 rho0 E1(g_th) <= P0`` gives ``rho0 = P0 / (max_k a_k^2 E1(g_th))``.
-    target : array ``[K]``, optional
-        ``a_k`` (default ones).
+    gain_threshold, power, noise_var, n_devices, target, constraint, mean_gain
+        As in :func:`channels.power_control.expected_truncation_mse` (the Rayleigh model is
+        that of the estimate ``hhat`` when CSI is imperfect).
     csi_error_var, phase_max, symbols
         As in :func:`aircomp_mse`.
 
     Returns
     -------
-    float
+    numpy.ndarray, float64, ``[...]`` (0-d for scalar inputs)
     """
+    from .power_control.truncated_inversion import (
+        expected_truncation_mse,
+        expected_truncation_power,
+        truncation_amplitude,
+    )
+
     owner = "truncated_inversion_expected_mse"
-    n_devices = check_int("n_devices", n_devices, low=1, owner=owner)
-    g = check_real("gain_threshold", gain_threshold, low=0.0, owner=owner)
-    noise_var = check_real("noise_var", noise_var, low=0.0, low_open=True, owner=owner)
-    rho0 = check_real("rho0", rho0, low=0.0, low_open=True, owner=owner)
     csi_error_var = check_real("csi_error_var", csi_error_var, low=0.0, owner=owner)
     phase_max = check_real("phase_max", phase_max, low=0.0, high=np.pi, owner=owner)
     symbols = check_choice("symbols", symbols, _SYMBOLS, owner=owner)
-    a2 = np.ones(n_devices) if target is None else _as_array("target", target, owner,
-                                                             positive=False) ** 2
-    if a2.shape != (n_devices,):
-        raise ValueError(
-            f"The 'target' parameter of {owner} must have shape [{n_devices}]; got {a2.shape}."
-        )
+    common = dict(power=power, n_devices=n_devices, target=target, constraint=constraint,
+                  mean_gain=mean_gain)
+    # The ideal complex-symbol value (validates every shared argument).
+    ideal = expected_truncation_mse(gain_threshold, noise_var=noise_var, **common)
+    a2 = np.ones(n_devices) if target is None else np.asarray(target, dtype=float) ** 2
+    p_on = np.exp(-gain_threshold / np.asarray(mean_gain, dtype=float))
+    rho0 = truncation_amplitude(gain_threshold, power=np.broadcast_to(power, a2.shape),
+                                target=np.sqrt(a2), constraint=constraint, mean_gain=mean_gain)
+    noise_term = np.asarray(noise_var, dtype=float) / rho0
+    miss = ideal - noise_term  # sum_k a_k^2 (1 - e^{-g/Omega_k})
     m1, m2 = phase_moments(phase_max)
     kappa, floor = (1.0, 2.0 - 2.0 * m1) if symbols == "complex" else (2.0, 1.0 - 2.0 * m1 + m2)
-    p_on = np.exp(-g)
-    csi = 0.0 if csi_error_var == 0.0 else csi_error_var * float(exp1(g)) * a2.sum()
-    return float(a2.sum() * ((1.0 - p_on) + p_on * floor) + (noise_var / rho0 + csi) / kappa)
+    phase = np.sum(a2 * p_on * floor, axis=-1)
+    csi = 0.0
+    if csi_error_var > 0.0:
+        csi = csi_error_var * np.sum(expected_truncation_power(gain_threshold, **common),
+                                     axis=-1) / rho0
+    return np.asarray(miss + phase + (noise_term + csi) / kappa, dtype=float)
