@@ -48,7 +48,7 @@ def random_masks(n: int, batch: int, p_straggle: float, seed: int) -> np.ndarray
 # ----------------------------------------------------------------- least squares
 
 
-@pytest.mark.parametrize("solver", ["lsmr", "dense", "auto"])
+@pytest.mark.parametrize("solver", ["lsmr", "cgls", "dense", "auto"])
 @pytest.mark.parametrize(
     "n, w, signed", [(40, 4, False), (60, 6, True), (300, 11, False), (300, 11, True)]
 )
@@ -75,7 +75,7 @@ def test_lstsq_minimum_norm_when_rank_deficient():
     code = Code("dup", B)
     T = np.arange(0, 40, 1)[np.random.default_rng(2).random(40) < 0.8]
     a_ref, c_ref = dense_reference(code, T)
-    for solver in ("lsmr", "dense"):
+    for solver in ("lsmr", "cgls", "dense"):
         a = decode(code, T, method="lstsq", solver=solver)
         np.testing.assert_allclose(coefficients(code, T, a), c_ref, atol=1e-8)
         np.testing.assert_allclose(a, a_ref, atol=1e-7)
@@ -146,6 +146,9 @@ def test_one_step_exact_on_frc_without_stragglers():
         ("random", 30, 4, None),  # dense stacked SVD path
         ("random", 200, 8, None),  # block-diagonal LSMR path
         ("random", 200, 8, "dense"),
+        ("random", 200, 8, "block-lsmr"),
+        ("random", 60, 5, "cgls"),
+        ("crc", 50, 10, None),  # CGLS stalls (cond ~1e8): dense fallback per trial
         ("frc", 12, 3, None),  # replica-group closed form
         ("crc", 20, 5, None),
         ("cyclic-mds", 20, 5, None),

@@ -13,8 +13,10 @@ Three decoders (``method``):
 
 - ``"lstsq"``: the optimal linear decoder ``a = argmin ||B_T^T a - 1||_2`` (minimum-norm
   solution). Large systems use SciPy's sparse LSMR; small ones (``k * |T| <=``
-  :data:`DENSE_MAX_ENTRIES`) a dense SVD solve, which is faster there and robust to the
-  ill-conditioning of exact codes such as ``crc``. Pick with ``solver=``.
+  :data:`DENSE_MAX_ENTRIES`) a dense SVD solve, which is robust to the ill-conditioning
+  of exact codes such as ``crc``. Pick with ``solver=``. :func:`decoding_errors` solves
+  a whole Monte-Carlo batch at once with a batched CGLS (per-trial step sizes, shared
+  sparse products), falling back to stacked dense SVDs for trials that do not converge.
 - ``"one-step"``: a constant weight on responders, by default ``k / (w |T|)`` with ``w``
   the mean row weight (Charles, Papailiopoulos, Ellenberg, "Approximate gradient coding
   via sparse random graphs", 2017). For the uncoded baseline (``B = I``) this is the
@@ -46,6 +48,7 @@ from .._checks import check_choice, check_int, check_real
 from .base import Code
 
 __all__ = [
+    "BATCH_DENSE_MAX_ENTRIES",
     "DENSE_FALLBACK_ENTRIES",
     "DENSE_MAX_ENTRIES",
     "METHODS",
@@ -60,7 +63,7 @@ __all__ = [
 ]
 
 METHODS = ("lstsq", "one-step", "exact")
-SOLVERS = ("auto", "lsmr", "dense")
+SOLVERS = ("auto", "lsmr", "cgls", "dense", "block-lsmr")
 
 #: ``solver="auto"`` solves least squares densely when ``k * |T|`` is at most this many
 #: entries (about 128 x 128), with sparse LSMR above it; measured crossover in
@@ -70,6 +73,9 @@ DENSE_MAX_ENTRIES = 128 * 128
 #: to converge (ill-conditioned exact codes) and ``k * |T|`` is at most this many entries;
 #: the exact decoder uses the dense solver up to this size.
 DENSE_FALLBACK_ENTRIES = 2048 * 2048
+#: :func:`decoding_errors` with ``solver="auto"`` uses the stacked dense SVD when
+#: ``k * n_workers`` is at most this many entries, batched CGLS above it.
+BATCH_DENSE_MAX_ENTRIES = 32 * 32
 
 # Memory cap (float64 entries) for one chunk of the batched dense solver.
 _DENSE_CHUNK_ENTRIES = 1 << 23
@@ -244,6 +250,63 @@ def _lsmr(A, rhs: np.ndarray, opts: dict) -> tuple[np.ndarray, bool]:
     return out[0], out[1] in (1, 2, 4, 5)
 
 
+def _cgls_batch(code: Code, mask: np.ndarray, opts: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Batched CGLS: minimum-norm ``argmin ||B^T diag(m_b) a_b - 1||`` for every trial.
+
+    Each trial keeps its own step sizes (this is CGLS, mathematically LSQR, run on all
+    trials at once); a step costs two sparse-times-dense products with the shared ``B``,
+    ``(B^T (M * P)^T)^T`` and ``M * (B R^T)^T``, for all active trials. Starting from
+    ``a = 0`` the iterates stay in ``range(A_b^T)``, so ``a`` is zero off the responders
+    and the limit is the minimum-norm solution. A trial stops when
+    ``||r|| <= btol ||1|| + atol ||A|| ||a||`` or ``||A^T r|| <= atol ||A|| ||r||``
+    (``||A||`` its Frobenius norm), as in LSQR.
+
+    Returns
+    -------
+    a : float64 [batch, n_workers]
+    converged : bool [batch]
+    """
+    k, n = code.n_partitions, code.n_workers
+    B = code.B
+    Bt = B.T.tocsr()
+    atol = opts.get("atol", 1e-12)
+    btol = opts.get("btol", 1e-12)
+    maxiter = opts.get("maxiter", max(200, 4 * min(k, n)))
+    M = mask.astype(np.float64)
+    batch = M.shape[0]
+    normA = np.sqrt(M @ np.asarray(B.multiply(B).sum(axis=1)).ravel())  # Frobenius
+    normb = math.sqrt(k)
+    x = np.zeros((batch, n))
+    r = np.ones((batch, k))
+    s = M * (B @ r.T).T
+    p = s.copy()
+    gamma = np.sum(s * s, axis=1)
+    converged = gamma <= 0.0  # no responders: a = 0 is the solution
+    act = np.flatnonzero(~converged)
+    for _ in range(maxiter):
+        if act.size == 0:
+            break
+        Ma, pa = M[act], p[act]
+        q = (Bt @ (Ma * pa).T).T
+        qq = np.sum(q * q, axis=1)
+        alpha = np.where(qq > 0, gamma[act] / np.where(qq > 0, qq, 1.0), 0.0)
+        x[act] += alpha[:, None] * pa
+        r[act] -= alpha[:, None] * q
+        sa = Ma * (B @ r[act].T).T
+        g_new = np.sum(sa * sa, axis=1)
+        rnorm = np.linalg.norm(r[act], axis=1)
+        xnorm = np.linalg.norm(x[act], axis=1)
+        done = (rnorm <= btol * normb + atol * normA[act] * xnorm) | (
+            np.sqrt(g_new) <= atol * normA[act] * rnorm
+        )
+        beta = g_new / np.where(gamma[act] > 0, gamma[act], 1.0)
+        p[act] = sa + beta[:, None] * pa
+        gamma[act] = g_new
+        converged[act[done]] = True
+        act = act[~done]
+    return x, converged
+
+
 def _solver(code: Code, n_resp: int, opts: dict, method: str) -> str:
     solver = opts.get("solver", "auto")
     if solver == "auto":
@@ -267,9 +330,18 @@ def _lstsq_single(code: Code, mask: np.ndarray, opts: dict, method: str = "lstsq
     At = code.B[idx].T.tocsr()  # [k, |T|]
     ones = np.ones(code.n_partitions)
     solver = _solver(code, idx.size, opts, method)
-    if solver == "lsmr":
+    if solver == "cgls":
+        sol, ok = _cgls_batch(code, mask[None], opts)
+        if not ok[0]:
+            warnings.warn(
+                f"CGLS did not converge for code {code.name!r} ({idx.size} responders).",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return sol[0]
+    if solver in ("lsmr", "block-lsmr"):
         a[idx], converged = _lsmr(At, ones, opts)
-        if converged or opts.get("solver", "auto") == "lsmr":
+        if converged or opts.get("solver", "auto") != "auto":
             return a
         if code.n_partitions * idx.size > DENSE_FALLBACK_ENTRIES:
             warnings.warn(
@@ -325,8 +397,12 @@ def decode(code: Code, responders, method: str = "lstsq", **options) -> np.ndarr
         Distinct worker indices or a boolean mask of the workers that responded.
     method : {"lstsq", "one-step", "exact"}
         ``"lstsq"``: minimum-norm ``argmin_a ||B_T^T a - 1||_2``; options ``solver``
-        (``"auto"``, ``"lsmr"``, ``"dense"``), ``atol``, ``btol`` (LSMR, default
-        1e-12), ``maxiter``.
+        (``"auto"``: dense SVD when ``k |T| <=`` :data:`DENSE_MAX_ENTRIES`, else LSMR
+        with a dense fallback if LSMR stalls and ``k |T| <=``
+        :data:`DENSE_FALLBACK_ENTRIES`; ``"lsmr"``, ``"cgls"``, ``"dense"``;
+        ``"block-lsmr"`` acts as ``"lsmr"`` here), ``atol``, ``btol`` (iterative
+        tolerances, default 1e-12), ``maxiter``. Replica-group codes (``frc``,
+        ``approx-frc``, ``uncoded``) use their closed form whatever the solver.
         ``"one-step"``: ``a_i = weight`` on responders, default ``k / (w |T|)`` with
         ``w = nnz(B) / n_workers``; option ``weight``.
         ``"exact"``: ``B_T^T a = 1``; option ``tol`` (default 1e-6) on the relative
@@ -412,11 +488,16 @@ def decoding_errors(code: Code, responders_mask, method: str = "lstsq", **option
         Row ``b`` marks the responders of trial ``b``.
     method : {"lstsq", "one-step", "exact"}
         As in :func:`decode`. ``"lstsq"`` solves all trials together: replica-group codes
-        in closed form; otherwise a stacked dense SVD when ``k * n_workers <=``
-        :data:`DENSE_MAX_ENTRIES` (``solver="auto"``), else one block-diagonal sparse
-        system ``blockdiag_b(B^T diag(mask_b))`` solved by LSMR (in chunks). The zeroed
-        columns of non-responders keep LSMR's iterates, hence ``a``, at zero there.
-        ``"exact"`` raises :class:`NotDecodableError` if any trial is not decodable.
+        in closed form; otherwise (``solver="auto"``) a stacked dense SVD when
+        ``k * n_workers <=`` :data:`BATCH_DENSE_MAX_ENTRIES`, else a batched CGLS over
+        ``A_b = B^T diag(mask_b)`` (``"cgls"``, also used for ``"lsmr"``), redoing the
+        trials that fail to converge with the dense SVD (ill-conditioned exact codes) when
+        ``k * n_workers <=`` :data:`DENSE_FALLBACK_ENTRIES`. ``"block-lsmr"`` solves one
+        block-diagonal system ``blockdiag_b(A_b)`` with LSMR: kept for comparison, it is
+        slower (a Krylov method on a block-diagonal matrix converges like the union of
+        the blocks' spectra; see ``benchmarks/bench_decoding.py``). ``"exact"`` (solver
+        ``"auto"``: dense up to :data:`DENSE_FALLBACK_ENTRIES`) raises
+        :class:`NotDecodableError` if any trial is not decodable.
 
     Returns
     -------
@@ -440,18 +521,23 @@ def decoding_errors(code: Code, responders_mask, method: str = "lstsq", **option
     else:
         solver = opts.get("solver", "auto")
         if solver == "auto":
-            limit = DENSE_MAX_ENTRIES if method == "lstsq" else DENSE_FALLBACK_ENTRIES
-            solver = "dense" if k * code.n_workers <= limit else "lsmr"
+            limit = BATCH_DENSE_MAX_ENTRIES if method == "lstsq" else DENSE_FALLBACK_ENTRIES
+            solver = "dense" if k * code.n_workers <= limit else "cgls"
         if solver == "dense":
             err = _errors_dense(code, mask)
         else:
-            err, converged = _errors_block_lsmr(code, mask, opts)
+            if solver == "block-lsmr":
+                err, converged = _errors_block_lsmr(code, mask, opts)
+            else:  # "cgls" and "lsmr": batched CGLS (a per-trial LSMR loop is slower)
+                a, converged = _cgls_batch(code, mask, opts)
+                c = (code.B.T @ a.T).T
+                err = np.sum((c - 1.0) ** 2, axis=1) / k
             redo = ~converged & (opts.get("solver", "auto") == "auto")
             if redo.any() and k * code.n_workers <= DENSE_FALLBACK_ENTRIES:
                 err[redo] = _errors_dense(code, mask[redo])
             elif (~converged).any():
                 warnings.warn(
-                    f"LSMR did not converge for code {code.name!r} on "
+                    f"The iterative solver did not converge for code {code.name!r} on "
                     f"{int((~converged).sum())} of {mask.shape[0]} trials; the "
                     "least-squares errors may be overestimated (ill-conditioned B_T).",
                     RuntimeWarning,

@@ -1,0 +1,143 @@
+"""Benchmark: least-squares decoding (sparse LSMR vs dense numpy.linalg.lstsq), batched
+decoding errors, and the conditioning of the exact cyclic codes.
+
+Run ``python benchmarks/bench_decoding.py`` (``--quick`` for a smaller size set). Prints
+three tables:
+
+1. Single least-squares decode of a BGC-like random 0/1 code (fixed row weight
+   ``w = round(2 ln n)``, ``s = n/5`` random stragglers) with the sparse solver
+   (``decode(..., solver="lsmr")``) and with dense ``numpy.linalg.lstsq``; the speed-up
+   ``dense / sparse``, the agreement ``max |c_sparse - c_dense|`` of the coefficient
+   vectors and the sparse time per nonzero ``time / (n w)`` normalized to the smallest n.
+2. ``decoding_errors`` on a batch of random responder sets against a Python loop of
+   single ``decoding_error`` calls, for each batched solver.
+3. Worst observed ``cond(B_T)`` and ``max |a|`` of ``crc`` (several seeds) and
+   ``cyclic-mds`` (same straggler sets: the n cyclic windows plus 256 random sets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from aircomp_agc.coding import Code, decode, decoding_error, decoding_errors, make_code
+from aircomp_agc.coding.decoders import coefficients, conditioning
+
+
+def bgc_like(n: int, w: int, rng: np.random.Generator) -> Code:
+    """Random 0/1 code with exactly ``w`` ones per row at uniform positions (BGC-like)."""
+    cols = np.argsort(rng.random((n, n)), axis=1)[:, :w]
+    B = sp.csr_matrix((np.ones(n * w), (np.repeat(np.arange(n), w), cols.ravel())), shape=(n, n))
+    return Code("bgc-like", B, params={"n": n, "row_weight": w})
+
+
+def _best_time(repeat: int, fn, *args, **kwargs) -> tuple[float, object]:
+    best, out = math.inf, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def _dense_lstsq(A: np.ndarray) -> np.ndarray:
+    return np.linalg.lstsq(A, np.ones(A.shape[0]), rcond=None)[0]
+
+
+def _loop(code: Code, masks: np.ndarray, method: str, opts: dict) -> np.ndarray:
+    return np.array([decoding_error(code, m, method, **opts) for m in masks])
+
+
+def bench_single(sizes: list[int], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    print("1. Least-squares decode: sparse LSMR vs dense numpy.linalg.lstsq (s = n/5)")
+    header = (
+        f"{'n':>6} {'w':>4} {'sparse [s]':>11} {'dense [s]':>10} {'dense/sparse':>13} "
+        f"{'max|dc|':>9} {'err':>8} {'t/(n w) norm':>13}"
+    )
+    print(header)
+    base = None
+    for n in sizes:
+        w = round(2 * math.log(n))
+        code = bgc_like(n, w, rng)
+        T = np.sort(rng.permutation(n)[: n - n // 5])
+        t_sparse, a = _best_time(3, decode, code, T, method="lstsq", solver="lsmr")
+        A = code.B[T].toarray().T
+        t_dense, ref = _best_time(1 if n > 1000 else 2, _dense_lstsq, A)
+        c = coefficients(code, T, a)
+        dc = float(np.abs(c - A @ ref).max())
+        err = float(np.sum((c - 1) ** 2) / n)
+        per = t_sparse / (n * w)
+        base = per if base is None else base
+        print(
+            f"{n:>6} {w:>4} {t_sparse:>11.4f} {t_dense:>10.3f} {t_dense / t_sparse:>13.1f} "
+            f"{dc:>9.1e} {err:>8.4f} {per / base:>13.2f}"
+        )
+
+
+def bench_batch(cases: list[tuple[int, int]], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    print("\n2. decoding_errors (batched) vs a loop of single decoding_error calls")
+    print(
+        f"{'n':>6} {'batch':>6} {'method/solver':>16} {'batched [s]':>12} {'loop [s]':>9} "
+        f"{'loop/batched':>13} {'max|diff|':>10}"
+    )
+    for n, batch in cases:
+        w = round(2 * math.log(n))
+        code = bgc_like(n, w, rng)
+        masks = rng.random((batch, n)) >= 0.2
+        variants = [("one-step", {}), ("lstsq", {"solver": "lsmr"})]
+        if n * n <= 400 * 400:
+            variants.append(("lstsq", {"solver": "dense"}))
+        for method, opts in variants:
+            t_b, eb = _best_time(2, decoding_errors, code, masks, method, **opts)
+            t_l, el = _best_time(1, _loop, code, masks, method, opts)
+            label = method + ("/" + opts["solver"] if opts else "")
+            diff = float(np.abs(eb - el).max())
+            print(
+                f"{n:>6} {batch:>6} {label:>16} {t_b:>12.4f} {t_l:>9.4f} "
+                f"{t_l / t_b:>13.1f} {diff:>10.1e}"
+            )
+
+
+def bench_conditioning(points: list[tuple[int, int]], seeds: int) -> None:
+    print("\n3. Exact cyclic codes: worst observed cond(B_T) and max|a| over straggler sets")
+    print(f"{'n':>4} {'s':>3} {'code':>16} {'sets':>5} {'cond_worst':>11} {'max|a|':>10}")
+    for n, s in points:
+        gen = np.random.default_rng(1234)
+        windows = (np.arange(n)[:, None] + np.arange(s)[None, :]) % n
+        sets = np.concatenate([windows, np.argsort(gen.random((256, n)), axis=1)[:, :s]])
+        codes = [
+            (f"crc seed {k}", make_code("crc", n=n, s=s, rng=k, cond_sets=0)) for k in range(seeds)
+        ]
+        codes.append(("cyclic-mds", make_code("cyclic-mds", n=n, s=s, cond_sets=0)))
+        for label, code in codes:
+            out = conditioning(code, s, sets=sets)
+            print(
+                f"{n:>4} {s:>3} {label:>16} {out['n_sets']:>5} {out['cond_worst']:>11.2e} "
+                f"{out['max_abs_a']:>10.2e}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes only")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    sizes = [500, 1000] if args.quick else [500, 1000, 2000, 5000]
+    bench_single(sizes, args.seed)
+    cases = (
+        [(30, 200), (100, 200), (500, 50)]
+        if args.quick
+        else [(30, 1000), (100, 500), (200, 200), (1000, 100), (2000, 50)]
+    )
+    bench_batch(cases, args.seed)
+    bench_conditioning([(20, 5), (50, 10)], 2 if args.quick else 5)
+
+
+if __name__ == "__main__":
+    main()
