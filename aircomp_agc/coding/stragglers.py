@@ -1,0 +1,565 @@
+"""Straggler models: who responds in a round.
+
+Every model is a small class that only holds configuration; ``sample(n_workers, batch, rng)``
+returns a boolean mask ``[batch, n_workers]`` (``True`` = the worker responds), drawn
+vectorized over the batch from the single ``rng`` argument. Models are picked by name from
+:data:`STRAGGLERS` with :func:`make_stragglers`:
+
+- ``"fixed"``: ``s`` stragglers chosen uniformly at random;
+- ``"bernoulli"``: each worker straggles independently with probability ``p``;
+- ``"shifted-exponential"``: compute times ``T_i = shift + Exp(rate_i)`` with a deadline or a
+  wait-for-the-first-``k`` rule (Lee et al., "Speeding up distributed machine learning using
+  codes", IEEE Trans. IT 2018; Tandon et al., ICML 2017), exposing the round latency;
+- ``"markov"``: persistent stragglers, a two-state (fast/slow) Markov chain per worker across
+  rounds, started from its stationary distribution;
+- ``"adversarial"``: a worst-case set of ``s`` stragglers for a given code and decoder, found
+  by a HEURISTIC search (greedy + local swaps + random restarts). It is not guaranteed to be
+  the true worst case; :func:`worst_stragglers_exhaustive` is the brute-force reference for
+  small ``n``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import comb
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .._checks import Registry, check_int, check_real, resolve_rng
+from .base import Code
+
+__all__ = [
+    "STRAGGLERS",
+    "AdversarialSearchResult",
+    "AdversarialStragglers",
+    "BernoulliStragglers",
+    "FixedStragglers",
+    "MarkovStragglers",
+    "ShiftedExponentialStragglers",
+    "StragglerModel",
+    "list_stragglers",
+    "make_stragglers",
+    "worst_stragglers_exhaustive",
+]
+
+STRAGGLERS: Registry[type[StragglerModel]] = Registry("straggler model")
+
+
+def make_stragglers(name: str, **params: Any) -> StragglerModel:
+    """Build the straggler model registered as ``name`` with keyword ``params``.
+
+    Examples
+    --------
+    >>> model = make_stragglers("fixed", s=3)
+    >>> model.sample(12, batch=2, rng=0).sum(axis=1)
+    array([9, 9])
+    """
+    return STRAGGLERS.get(name)(**params)
+
+
+def list_stragglers() -> list[tuple[str, str]]:
+    """``(name, summary)`` for every registered straggler model."""
+    return [(n, STRAGGLERS.summary(n)) for n in STRAGGLERS.names()]
+
+
+class StragglerModel:
+    """Base class: configuration only; ``sample`` draws responder masks.
+
+    Subclasses set ``name`` and implement :meth:`sample`; they may implement
+    :meth:`response_probability` when the marginal has a closed form.
+    """
+
+    name: ClassVar[str] = ""
+
+    def sample(
+        self, n_workers: int, batch: int = 1, rng: Any = None
+    ) -> np.ndarray:  # pragma: no cover - abstract
+        """Responder masks, bool ``[batch, n_workers]`` (``True`` = responds)."""
+        raise NotImplementedError
+
+    def response_probability(self, n_workers: int) -> np.ndarray:
+        """Closed-form marginal ``P(worker i responds)``, float64 ``[n_workers]``."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form marginal.")
+
+    def _owner(self, method: str = "sample") -> str:
+        return f"{type(self).__name__}.{method}"
+
+    def _check_shape(self, n_workers: int, batch: int, method: str = "sample") -> tuple[int, int]:
+        n = check_int("n_workers", n_workers, low=1, owner=self._owner(method))
+        b = check_int("batch", batch, low=1, owner=self._owner(method))
+        return n, b
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({args})"
+
+
+@STRAGGLERS.register("fixed", summary="s stragglers drawn uniformly at random")
+class FixedStragglers(StragglerModel):
+    """Exactly ``s`` stragglers, a uniformly random ``s``-subset of the workers per trial.
+
+    Drawn by ``argpartition`` of i.i.d. uniform keys (a random permutation's first ``s``),
+    vectorized over the batch. Marginal response probability ``(n - s) / n``.
+
+    Parameters
+    ----------
+    s : int >= 0
+        Number of stragglers; must not exceed ``n_workers`` at sampling time.
+    """
+
+    name = "fixed"
+
+    def __init__(self, *, s: int) -> None:
+        self.s = check_int("s", s, low=0, owner="make_stragglers('fixed')")
+
+    def sample(self, n_workers: int, batch: int = 1, rng: Any = None) -> np.ndarray:
+        n, b = self._check_shape(n_workers, batch)
+        check_int("s", self.s, low=0, high=n, owner=f"make_stragglers('fixed') with {n} workers")
+        rng = resolve_rng(rng)
+        mask = np.ones((b, n), dtype=bool)
+        if self.s == 0:
+            return mask
+        keys = rng.random((b, n))
+        slow = np.argpartition(keys, self.s - 1, axis=1)[:, : self.s]
+        np.put_along_axis(mask, slow, False, axis=1)
+        return mask
+
+    def response_probability(self, n_workers: int) -> np.ndarray:
+        n, _ = self._check_shape(n_workers, 1, "response_probability")
+        return np.full(n, (n - self.s) / n)
+
+
+@STRAGGLERS.register("bernoulli", summary="each worker straggles independently with prob. p")
+class BernoulliStragglers(StragglerModel):
+    """Each worker straggles independently with probability ``p`` (responds w.p. ``1 - p``).
+
+    Parameters
+    ----------
+    p : float in [0, 1]
+        Straggling probability.
+    """
+
+    name = "bernoulli"
+
+    def __init__(self, *, p: float) -> None:
+        self.p = check_real("p", p, low=0.0, high=1.0, owner="make_stragglers('bernoulli')")
+
+    def sample(self, n_workers: int, batch: int = 1, rng: Any = None) -> np.ndarray:
+        n, b = self._check_shape(n_workers, batch)
+        return resolve_rng(rng).random((b, n)) >= self.p
+
+    def response_probability(self, n_workers: int) -> np.ndarray:
+        n, _ = self._check_shape(n_workers, 1, "response_probability")
+        return np.full(n, 1.0 - self.p)
+
+
+@STRAGGLERS.register(
+    "shifted-exponential",
+    summary="compute times shift + Exp(rate) with a deadline or wait-for-first-k rule",
+)
+class ShiftedExponentialStragglers(StragglerModel):
+    r"""Random compute times with a deadline or a wait-for-the-first-``k`` rule.
+
+    Worker ``i`` finishes at :math:`T_i = \text{shift} + E_i/\text{rate}_i`,
+    :math:`E_i \sim \text{Exp}(1)` i.i.d. (the shifted-exponential model of Lee et al.,
+    IEEE Trans. IT 2018). Exactly one rule is given:
+
+    - ``deadline``: worker ``i`` responds iff :math:`T_i \le \text{deadline}`, so
+      :math:`P(\text{respond}) = 1 - e^{-\text{rate}_i(\text{deadline} - \text{shift})}`
+      (0 when the deadline precedes the shift). The round latency is
+      :math:`\min(\text{deadline}, \max_i T_i)` (the master stops early if everyone is in).
+    - ``wait_for = k``: the master waits for the first ``k`` workers (``k = n - s``); the
+      round latency is the ``k``-th order statistic :math:`T_{(k)}`; for equal rates
+      :math:`E[T_{(k)}] = \text{shift} + \frac{1}{\text{rate}}\sum_{j=0}^{k-1}\frac{1}{n-j}`.
+
+    Parameters
+    ----------
+    rate : float > 0 or array_like [n_workers]
+        Exponential rate(s) in 1/time unit; an array gives per-worker rates.
+    shift : float >= 0
+        Minimum compute time (same time unit).
+    deadline : float >= 0, optional
+        Deadline rule (time unit).
+    wait_for : int >= 1, optional
+        Number of responders the master waits for.
+    """
+
+    name = "shifted-exponential"
+
+    def __init__(
+        self,
+        *,
+        rate: float | np.ndarray = 1.0,
+        shift: float = 0.0,
+        deadline: float | None = None,
+        wait_for: int | None = None,
+    ) -> None:
+        owner = "make_stragglers('shifted-exponential')"
+        if np.ndim(rate) == 0:
+            self.rate: float | np.ndarray = check_real(
+                "rate", rate, low=0.0, low_open=True, owner=owner
+            )
+        else:
+            arr = np.asarray(rate, dtype=np.float64)
+            if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+                raise ValueError(
+                    f"The 'rate' parameter of {owner} must be a positive finite float or a 1-D "
+                    f"array of them (one per worker); got {rate!r}."
+                )
+            self.rate = arr
+        self.shift = check_real("shift", shift, low=0.0, owner=owner)
+        if (deadline is None) == (wait_for is None):
+            raise ValueError(
+                f"{owner} needs exactly one of 'deadline' (float) or 'wait_for' (int); got "
+                f"deadline={deadline!r}, wait_for={wait_for!r}."
+            )
+        self.deadline = None if deadline is None else check_real(
+            "deadline", deadline, low=0.0, owner=owner
+        )
+        self.wait_for = None if wait_for is None else check_int(
+            "wait_for", wait_for, low=1, owner=owner
+        )
+
+    def _rates(self, n: int, method: str) -> np.ndarray:
+        if np.ndim(self.rate) == 0:
+            return np.full(n, float(self.rate))
+        if self.rate.shape[0] != n:
+            raise ValueError(
+                f"The 'n_workers' parameter of {self._owner(method)} must equal the number of "
+                f"per-worker rates ({self.rate.shape[0]}); got {n}."
+            )
+        return self.rate
+
+    def sample_times(self, n_workers: int, batch: int = 1, rng: Any = None) -> np.ndarray:
+        """Compute times ``T``, float64 ``[batch, n_workers]`` (time unit of ``shift``)."""
+        n, b = self._check_shape(n_workers, batch, "sample_times")
+        rates = self._rates(n, "sample_times")
+        return self.shift + resolve_rng(rng).standard_exponential((b, n)) / rates
+
+    def sample_with_latency(
+        self, n_workers: int, batch: int = 1, rng: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Responder masks bool ``[batch, n_workers]`` and round latencies float ``[batch]``."""
+        n, b = self._check_shape(n_workers, batch, "sample_with_latency")
+        if self.wait_for is not None:
+            check_int(
+                "wait_for", self.wait_for, low=1, high=n,
+                owner=f"make_stragglers('shifted-exponential') with {n} workers",
+            )
+        times = self.sample_times(n, b, rng)
+        if self.deadline is not None:
+            mask = times <= self.deadline
+            latency = np.minimum(self.deadline, times.max(axis=1))
+            return mask, latency
+        k = self.wait_for
+        first = np.argpartition(times, k - 1, axis=1)[:, :k]
+        mask = np.zeros((b, n), dtype=bool)
+        np.put_along_axis(mask, first, True, axis=1)
+        latency = np.take_along_axis(times, first, axis=1).max(axis=1)
+        return mask, latency
+
+    def sample(self, n_workers: int, batch: int = 1, rng: Any = None) -> np.ndarray:
+        return self.sample_with_latency(n_workers, batch, rng)[0]
+
+    def response_probability(self, n_workers: int) -> np.ndarray:
+        n, _ = self._check_shape(n_workers, 1, "response_probability")
+        rates = self._rates(n, "response_probability")
+        if self.deadline is not None:
+            return -np.expm1(-rates * max(self.deadline - self.shift, 0.0))
+        if np.ndim(self.rate) != 0:
+            raise NotImplementedError(
+                "The wait-for rule with per-worker rates has no closed-form marginal."
+            )
+        return np.full(n, min(self.wait_for, n) / n)
+
+    def expected_latency(self, n_workers: int) -> float:
+        r"""Closed-form mean round latency (wait-for rule, equal rates).
+
+        :math:`E[T_{(k)}] = \text{shift} + \frac{1}{\text{rate}}\sum_{j=0}^{k-1}\frac{1}{n-j}`
+        (Renyi's representation of exponential order statistics).
+        """
+        n, _ = self._check_shape(n_workers, 1, "expected_latency")
+        if self.wait_for is None or np.ndim(self.rate) != 0:
+            raise NotImplementedError(
+                "expected_latency has a closed form only for the wait-for rule with equal rates."
+            )
+        k = check_int(
+            "wait_for", self.wait_for, low=1, high=n, owner=self._owner("expected_latency")
+        )
+        return self.shift + float(np.sum(1.0 / (n - np.arange(k)))) / float(self.rate)
+
+
+@STRAGGLERS.register("markov", summary="persistent stragglers: two-state Markov chain per worker")
+class MarkovStragglers(StragglerModel):
+    r"""Persistent stragglers: each worker is a two-state (fast/slow) Markov chain over rounds.
+
+    Transition probabilities per round: fast -> slow with ``p_fast_to_slow`` (:math:`a`),
+    slow -> fast with ``p_slow_to_fast`` (:math:`b`); workers are independent and start
+    from the stationary distribution :math:`P(\text{slow}) = a/(a+b)`. Run lengths are
+    geometric: mean slow run :math:`1/b`, mean fast run :math:`1/a` rounds. ``sample``
+    draws a single round (a stationary snapshot); ``sample_rounds`` draws whole trajectories.
+
+    Parameters
+    ----------
+    p_fast_to_slow, p_slow_to_fast : float in [0, 1], not both 0
+    """
+
+    name = "markov"
+
+    def __init__(self, *, p_fast_to_slow: float, p_slow_to_fast: float) -> None:
+        owner = "make_stragglers('markov')"
+        self.p_fast_to_slow = check_real(
+            "p_fast_to_slow", p_fast_to_slow, low=0, high=1, owner=owner
+        )
+        self.p_slow_to_fast = check_real(
+            "p_slow_to_fast", p_slow_to_fast, low=0, high=1, owner=owner
+        )
+        if self.p_fast_to_slow + self.p_slow_to_fast == 0:
+            raise ValueError(
+                f"The 'p_fast_to_slow' and 'p_slow_to_fast' parameters of {owner} must not both "
+                "be 0 (the chain would have no unique stationary distribution); got 0 and 0."
+            )
+
+    @property
+    def stationary_slow(self) -> float:
+        """Stationary straggling probability :math:`a / (a + b)`."""
+        return self.p_fast_to_slow / (self.p_fast_to_slow + self.p_slow_to_fast)
+
+    @property
+    def mean_slow_run(self) -> float:
+        """Mean number of consecutive slow rounds, :math:`1/b` (inf if ``b = 0``)."""
+        return np.inf if self.p_slow_to_fast == 0 else 1.0 / self.p_slow_to_fast
+
+    @property
+    def mean_fast_run(self) -> float:
+        """Mean number of consecutive fast rounds, :math:`1/a` (inf if ``a = 0``)."""
+        return np.inf if self.p_fast_to_slow == 0 else 1.0 / self.p_fast_to_slow
+
+    def sample_rounds(
+        self, n_workers: int, n_rounds: int, batch: int = 1, rng: Any = None
+    ) -> np.ndarray:
+        """Responder masks over rounds, bool ``[batch, n_rounds, n_workers]``."""
+        n, b = self._check_shape(n_workers, batch, "sample_rounds")
+        r = check_int("n_rounds", n_rounds, low=1, owner=self._owner("sample_rounds"))
+        rng = resolve_rng(rng)
+        u = rng.random((b, r, n))
+        slow = np.empty((b, r, n), dtype=bool)
+        slow[:, 0] = u[:, 0] < self.stationary_slow
+        for t in range(1, r):  # the chain is sequential in time; batch and workers vectorized
+            slow[:, t] = np.where(
+                slow[:, t - 1], u[:, t] >= self.p_slow_to_fast, u[:, t] < self.p_fast_to_slow
+            )
+        return ~slow
+
+    def sample(self, n_workers: int, batch: int = 1, rng: Any = None) -> np.ndarray:
+        return self.sample_rounds(n_workers, 1, batch, rng)[:, 0, :]
+
+    def response_probability(self, n_workers: int) -> np.ndarray:
+        n, _ = self._check_shape(n_workers, 1, "response_probability")
+        return np.full(n, 1.0 - self.stationary_slow)
+
+
+# --------------------------------------------------------------------------- adversarial
+
+
+@dataclass(frozen=True)
+class AdversarialSearchResult:
+    """Outcome of a worst-case straggler search.
+
+    Attributes
+    ----------
+    stragglers : int64 array [s]
+        Sorted indices of the straggling workers found.
+    mask : bool array [n_workers]
+        Responder mask (``False`` at ``stragglers``).
+    error : float
+        Normalized decoding error ``||B_T^T a - 1||^2 / k`` of that set.
+    heuristic : bool
+        ``True`` for the greedy/swap search (a lower bound on the true worst error),
+        ``False`` for the exhaustive search.
+    n_evaluations : int
+        Number of straggler sets whose decoding error was computed.
+    """
+
+    stragglers: np.ndarray
+    mask: np.ndarray
+    error: float
+    heuristic: bool
+    n_evaluations: int
+
+
+def _errors(code: Code, masks: np.ndarray, method: str) -> np.ndarray:
+    from .decoders import decoding_errors
+
+    return np.asarray(decoding_errors(code, masks, method=method), dtype=np.float64)
+
+
+def _masks_from_sets(n: int, sets: np.ndarray) -> np.ndarray:
+    masks = np.ones((sets.shape[0], n), dtype=bool)
+    if sets.shape[1]:
+        np.put_along_axis(masks, sets, False, axis=1)
+    return masks
+
+
+def worst_stragglers_exhaustive(
+    code: Code, s: int, *, method: str = "lstsq", chunk: int = 4096
+) -> AdversarialSearchResult:
+    """Exact worst case: decoding error of every ``s``-subset (brute force, small ``n`` only).
+
+    Cost ``C(n, s)`` decodings, evaluated in chunks of ``chunk`` through ``decoding_errors``.
+    Refuses more than 2,000,000 subsets.
+    """
+    from itertools import combinations, islice
+
+    n = code.n_workers
+    s = check_int("s", s, low=0, high=n, owner="worst_stragglers_exhaustive")
+    total = comb(n, s)
+    if total > 2_000_000:
+        raise ValueError(
+            f"The 's' parameter of worst_stragglers_exhaustive gives C({n}, {s}) = {total} "
+            "subsets; at most 2,000,000 are allowed (use AdversarialStragglers)."
+        )
+    best_err, best_set = -np.inf, None
+    it = combinations(range(n), s)
+    while True:
+        sets = np.array(list(islice(it, chunk)), dtype=np.int64).reshape(-1, s)
+        if sets.shape[0] == 0:
+            break
+        errs = _errors(code, _masks_from_sets(n, sets), method)
+        j = int(np.argmax(errs))
+        if errs[j] > best_err:
+            best_err, best_set = float(errs[j]), sets[j]
+    mask = _masks_from_sets(n, best_set[None, :])[0]
+    return AdversarialSearchResult(np.sort(best_set), mask, best_err, False, total)
+
+
+@STRAGGLERS.register(
+    "adversarial",
+    summary="HEURISTIC worst-case s stragglers for a code (greedy + local swaps + restarts)",
+)
+class AdversarialStragglers(StragglerModel):
+    """Worst-case ``s`` stragglers for one code and decoder -- a HEURISTIC search.
+
+    The exact worst case needs ``C(n, s)`` decodings; this search is a lower bound on it:
+
+    1. greedy: add, one at a time, the straggler that maximizes the decoding error (all
+       ``n - |S|`` candidates evaluated in one batched ``decoding_errors`` call; ties broken
+       at random);
+    2. local search: repeatedly apply the best improving swap (one straggler out, one
+       responder in; all ``s (n - s)`` swaps in one batch) until none improves the error by
+       more than ``tol`` (relative) or ``max_swaps`` swaps were made;
+    3. ``n_restarts`` extra local searches from uniformly random ``s``-sets.
+
+    The best set over all starts is returned. :func:`worst_stragglers_exhaustive` gives the
+    exact answer for small ``n``.
+
+    Parameters
+    ----------
+    s : int >= 0
+        Number of stragglers.
+    code : Code
+        The code under attack.
+    method : str
+        Decoder (``"lstsq"``, ``"one-step"``, ...; see ``decoders.decoding_errors``).
+    n_restarts : int >= 0
+        Random-start local searches in addition to the greedy start.
+    max_swaps : int >= 0
+        Cap on improving swaps per start.
+    tol : float >= 0
+        Relative improvement a swap must make to be taken.
+    """
+
+    name = "adversarial"
+    heuristic: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        s: int,
+        code: Code,
+        method: str = "lstsq",
+        n_restarts: int = 3,
+        max_swaps: int = 50,
+        tol: float = 1e-9,
+    ) -> None:
+        owner = "make_stragglers('adversarial')"
+        if not isinstance(code, Code):
+            raise TypeError(
+                f"The 'code' parameter of {owner} must be a Code; got {type(code).__name__}."
+            )
+        self.code = code
+        self.s = check_int("s", s, low=0, high=code.n_workers, owner=owner)
+        self.method = method
+        self.n_restarts = check_int("n_restarts", n_restarts, low=0, owner=owner)
+        self.max_swaps = check_int("max_swaps", max_swaps, low=0, owner=owner)
+        self.tol = check_real("tol", tol, low=0.0, owner=owner)
+
+    def _local_search(
+        self, start: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, float, int]:
+        n, s = self.code.n_workers, self.s
+        cur = start.copy()
+        cur_err = float(_errors(self.code, _masks_from_sets(n, cur[None, :]), self.method)[0])
+        evals = 1
+        if s == 0 or s == n:
+            return cur, cur_err, evals
+        for _ in range(self.max_swaps):
+            outside = np.setdiff1d(np.arange(n), cur)
+            # every (position in cur, replacement) pair as one batch of candidate sets
+            sets = np.repeat(cur[None, :], s * outside.size, axis=0)
+            pos = np.repeat(np.arange(s), outside.size)
+            sets[np.arange(sets.shape[0]), pos] = np.tile(outside, s)
+            errs = _errors(self.code, _masks_from_sets(n, sets), self.method)
+            evals += sets.shape[0]
+            best = errs.max()
+            if best <= cur_err * (1 + self.tol) + 1e-15:
+                break
+            j = rng.choice(np.flatnonzero(errs == best))
+            cur, cur_err = sets[j], float(best)
+        return np.sort(cur), cur_err, evals
+
+    def _greedy(self, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        n = self.code.n_workers
+        chosen = np.empty(0, dtype=np.int64)
+        evals = 0
+        for _ in range(self.s):  # s sequential steps, each one batched over the candidates
+            cand = np.setdiff1d(np.arange(n), chosen)
+            sets = np.concatenate([np.repeat(chosen[None, :], cand.size, axis=0), cand[:, None]], 1)
+            errs = _errors(self.code, _masks_from_sets(n, sets), self.method)
+            evals += cand.size
+            chosen = np.append(chosen, cand[rng.choice(np.flatnonzero(errs == errs.max()))])
+        return chosen, evals
+
+    def search(self, rng: Any = None) -> AdversarialSearchResult:
+        """Run the heuristic search; returns the worst set found (``heuristic=True``)."""
+        rng = resolve_rng(rng)
+        n = self.code.n_workers
+        start, evals = self._greedy(rng)
+        best_set, best_err, e = self._local_search(start, rng)
+        evals += e
+        for _ in range(self.n_restarts):
+            start = rng.permutation(n)[: self.s]
+            cand_set, cand_err, e = self._local_search(start, rng)
+            evals += e
+            if cand_err > best_err:
+                best_set, best_err = cand_set, cand_err
+        mask = _masks_from_sets(n, best_set[None, :])[0]
+        return AdversarialSearchResult(np.sort(best_set), mask, best_err, True, evals)
+
+    def sample(self, n_workers: int, batch: int = 1, rng: Any = None) -> np.ndarray:
+        """The worst set found by :meth:`search`, repeated over the batch ``[batch, n_workers]``.
+
+        The search runs on every call (no cached state); ``rng`` drives its tie-breaking
+        and random restarts.
+        """
+        n, b = self._check_shape(n_workers, batch)
+        if n != self.code.n_workers:
+            raise ValueError(
+                f"The 'n_workers' parameter of {self._owner()} must equal the code's "
+                f"n_workers ({self.code.n_workers}); got {n}."
+            )
+        return np.repeat(self.search(rng).mask[None, :], b, axis=0)
+
+    def response_probability(self, n_workers: int) -> np.ndarray:
+        raise NotImplementedError("The adversarial model is deterministic given the code.")
