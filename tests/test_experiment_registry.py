@@ -73,7 +73,8 @@ def test_kwargs_experiments_satisfy_the_contract(registered):
 def test_module_function_refs():
     assert get_experiment("tests.engine_fixtures:cheap") is engine_fixtures.cheap
     for ref, exc, match in [
-        ("tests.engine_fixtures:nope", ValueError, r"has no 'nope'"),
+        ("tests.engine_fixtures:nope", ValueError, r"has no 'nope'\.$"),
+        ("tests.engine_fixtures:chep", ValueError, r"has no 'chep'\. Did you mean 'cheap'\?"),
         ("tests.engine_fixtures:__all__", TypeError, r"is not callable; got list"),
         ("no_such_module_xyz:f", ValueError, r"cannot import 'no_such_module_xyz'"),
         ("a b:c", ValueError, r"Python identifiers\); got 'a b:c'"),

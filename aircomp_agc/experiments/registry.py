@@ -31,7 +31,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .._checks import Registry
+from .._checks import Registry, suggest
 
 __all__ = [
     "EXPERIMENTS",
@@ -122,7 +122,11 @@ def get_experiment(ref: str) -> Experiment:
     obj: Any = module
     for attr in attr_path.split("."):
         if not hasattr(obj, attr):
-            raise ValueError(f"Experiment {ref!r}: module '{module_name}' has no '{attr_path}'.")
+            names = [n for n in dir(obj) if not n.startswith("_") and callable(getattr(obj, n))]
+            raise ValueError(
+                f"Experiment {ref!r}: module '{module_name}' has no '{attr_path}'."
+                f"{suggest(attr, names)}"
+            )
         obj = getattr(obj, attr)
     if not callable(obj):
         raise TypeError(f"Experiment {ref!r} is not callable; got {type(obj).__name__}.")
