@@ -205,7 +205,8 @@ def _as_real_array(name: str, value, owner: str) -> np.ndarray:
             f"The '{name}' parameter of {owner} must be a real (int or float) array_like; "
             f"got dtype {arr.dtype}."
         )
-    if not np.all(np.isfinite(arr)):
+    # min/max are allocation-free reductions (NaN propagates), cheaper than isfinite().all().
+    if arr.size and not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
         bad = arr[~np.isfinite(arr)].flat[0].item()
         raise ValueError(
             f"The '{name}' parameter of {owner} must contain only finite values; got {bad!r}."
@@ -271,7 +272,7 @@ def prepare_inputs(
             f"The 'gain2' parameter of {owner} must have at least one device (K >= 1) on its "
             f"last axis; got shape {g.shape}."
         )
-    if np.any(g < 0):
+    if g.min() < 0:
         raise ValueError(
             f"The 'gain2' parameter of {owner} must contain channel power gains |h|^2 in "
             f"[0, inf); got {g[g < 0].flat[0].item()!r}."
