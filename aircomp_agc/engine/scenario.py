@@ -214,7 +214,9 @@ def parse_scenario(
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{source}: invalid TOML: {exc}.") from None
     except RecursionError:
-        raise ScenarioError(f"{source}: invalid TOML: arrays or tables nested too deeply.") from None
+        raise ScenarioError(
+            f"{source}: invalid TOML: arrays or tables nested too deeply."
+        ) from None
     return scenario_from_dict(tree, source=source, overrides=overrides, path=path)
 
 
