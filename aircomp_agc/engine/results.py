@@ -11,10 +11,13 @@ Crash safety. A record is written to a temporary file in ``points/`` and renamed
 final name (``os.replace``, atomic on POSIX), so a killed run (``kill -9``, Ctrl-C, OOM)
 leaves only complete records: ``--resume`` reuses them and computes the rest, and the final
 table is identical to an uninterrupted run's. Durability against an operating-system crash
-needs ``fsync``, which costs ~0.2 ms per file here; it runs on a background thread in
-batches (every :data:`FSYNC_INTERVAL` seconds and at the end), off the critical path.
-A record the OS lost before its ``fsync`` is empty or malformed on disk: the loader skips
-it and the point is recomputed.
+needs ``fsync``; one ``fsync`` per record measured 0.2 ms alone and ~9 ms per file when
+interleaved with new writes (ext4, this machine), far more than a cheap point costs. So a
+background thread makes the records durable in batches, every :data:`FSYNC_INTERVAL`
+seconds and at the end: one ``syncfs(2)`` of the file system on Linux (about 40 ms for
+1,000 fresh records), else one ``fsync`` per pending file. A record the OS lost before its
+batch was synced is empty or malformed on disk: the loader skips it and the point is
+recomputed, so an OS crash costs at most the last interval's points, never a wrong table.
 
 A finished run is never overwritten silently: starting a run where records or a manifest
 exist needs ``resume=True`` (reuse what matches) or ``force=True`` (delete and restart),
@@ -32,6 +35,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -51,7 +55,7 @@ __all__ = [
 ]
 
 RECORD_VERSION = 1
-FSYNC_INTERVAL = 1.0
+FSYNC_INTERVAL = 2.0
 
 MANIFEST = "manifest.json"
 CSV_NAME = "results.csv"
@@ -86,24 +90,46 @@ def atomic_write(path: Path | str, data: bytes, *, fsync: bool = True) -> None:
         _fsync_path(path.parent, directory=True)
 
 
+def _syncfs() -> Any:
+    """``syncfs(fd)`` from the C library (Linux), or ``None`` where it does not exist."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        fn = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int]
+    return fn
+
+
 class _Syncer(threading.Thread):
-    """Background ``fsync`` of freshly renamed records, in batches."""
+    """Background durability of freshly renamed records, in batches (see module docstring)."""
 
     def __init__(self, directory: Path) -> None:
         super().__init__(name="aircomp-agc-fsync", daemon=True)
         self.directory = directory
-        self._pending: list[Path] = []
+        self._pending: list[str] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = False
+        self._syncfs = _syncfs()
 
-    def add(self, path: Path) -> None:
+    def add(self, path: str) -> None:
         with self._lock:
             self._pending.append(path)
 
     def _flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
+        if batch and self._syncfs is not None:
+            fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                if self._syncfs(fd) == 0:
+                    return
+            finally:
+                os.close(fd)
         for path in batch:
             try:
                 _fsync_path(path)
@@ -226,13 +252,18 @@ class ResultsStore:
     def __init__(self, directory: Path | str, *, fingerprint: str) -> None:
         self.directory = Path(directory)
         self.points_dir = self.directory / POINTS
+        self._points = str(self.points_dir)
         self.csv_path = self.directory / CSV_NAME
         self.manifest_path = self.directory / MANIFEST
         self.fingerprint = fingerprint
         self._syncer: _Syncer | None = None
 
     def record_path(self, key: str) -> Path:
-        return self.points_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+        return self.points_dir / self._record_name(key)
+
+    @staticmethod
+    def _record_name(key: str) -> str:
+        return f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
 
     def read_manifest(self) -> dict[str, Any] | None:
         try:
@@ -275,7 +306,7 @@ class ResultsStore:
                 f"{self.fingerprint}); pass --force to start over."
             )
         self.points_dir.mkdir(parents=True, exist_ok=True)
-        for tmp in self.points_dir.glob(".*.tmp"):  # half-written records of a killed run
+        for tmp in self.points_dir.glob("*.tmp"):  # half-written records of a killed run
             tmp.unlink(missing_ok=True)
         self._syncer = _Syncer(self.points_dir)
         self._syncer.start()
@@ -302,8 +333,15 @@ class ResultsStore:
         """Persist one finished point atomically (fsync deferred to the background thread)."""
         record = {"version": RECORD_VERSION, "fingerprint": self.fingerprint, "params": params}
         record.update(result.to_record())
-        path = self.record_path(result.key)
-        atomic_write(path, json.dumps(record, default=str).encode(), fsync=False)
+        # Plain string paths: pathlib costs ~20 us per record here, a tenth of the write.
+        path = os.path.join(self._points, self._record_name(result.key))
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, json.dumps(record, default=str).encode())
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
         if self._syncer is not None:
             self._syncer.add(path)
 
