@@ -6,7 +6,9 @@ converted to NumPy at the boundary.
 Seeding: every draw takes a 31-bit TensorFlow seed from the ``rng`` argument, resets
 Sionna's global generator ``sionna.phy.config.tf_rng`` from it for the duration of the
 draw and then restores the generator's previous state, so the same ``rng`` gives the same
-draw and the user's own Sionna random stream is left untouched.
+draw and the user's own Sionna random stream is left untouched. (Sionna's generator is
+global, so concurrent draws from several threads of one process are not supported; the
+toolkit's parallel runs use processes.)
 """
 
 from __future__ import annotations
@@ -117,7 +119,9 @@ class SionnaTDLChannel(ChannelModel):
         \\qquad f_n = (n - \\lfloor N/2 \\rfloor)\\,\\Delta f,
 
     via ``TDL`` + ``subcarrier_frequencies`` + ``cir_to_ofdm_channel``. Every device has
-    an independent TDL link (devices are drawn as extra Sionna batch entries).
+    an independent TDL link (devices are drawn as extra Sionna batch entries); the
+    receive antennas of a link share its delays and Doppler but fade independently (no
+    spatial correlation).
 
     Output shape: ``h`` is ``[batch, n_rx_ant, n_devices, n_subcarriers]`` (extra trailing
     axis ``"subcarrier"``), ``[batch, n_rounds, n_rx_ant, n_devices, n_subcarriers]`` with
