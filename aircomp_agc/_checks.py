@@ -182,7 +182,8 @@ class Registry(Generic[T]):
         """Return the entry called ``name`` or raise a ``ValueError`` listing the valid names."""
         if name not in self._entries:
             raise ValueError(
-                f"Unknown {self.kind} {name!r}; available: {', '.join(self.names())}."
+                f"Unknown {self.kind} {name!r}; available: "
+                f"{', '.join(self.names()) or '(none registered)'}."
                 f"{suggest(name, self.names())}"
             )
         return self._entries[name]
