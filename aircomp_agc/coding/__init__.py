@@ -19,7 +19,30 @@ from .decoders import (
     decoding_errors,
     realized_error,
 )
+from .frontier import (
+    FrontierPoint,
+    FrontierResult,
+    exact_storage,
+    log_storage,
+    source_text_storage,
+    storage_frontier,
+    storage_lower_bound,
+)
+from .montecarlo import Estimate, estimate_error, estimate_realized_error, mean_ci
 from .registry import CODES, list_codes, make_code, register_code
+from .stragglers import (
+    STRAGGLERS,
+    AdversarialSearchResult,
+    AdversarialStragglers,
+    BernoulliStragglers,
+    FixedStragglers,
+    MarkovStragglers,
+    ShiftedExponentialStragglers,
+    StragglerModel,
+    list_stragglers,
+    make_stragglers,
+    worst_stragglers_exhaustive,
+)
 
 __all__ = [
     "CODES",
@@ -33,4 +56,27 @@ __all__ = [
     "make_code",
     "realized_error",
     "register_code",
+    # straggler models, Monte Carlo, storage frontier
+    "STRAGGLERS",
+    "AdversarialSearchResult",
+    "AdversarialStragglers",
+    "BernoulliStragglers",
+    "Estimate",
+    "FixedStragglers",
+    "FrontierPoint",
+    "FrontierResult",
+    "MarkovStragglers",
+    "ShiftedExponentialStragglers",
+    "StragglerModel",
+    "estimate_error",
+    "estimate_realized_error",
+    "exact_storage",
+    "list_stragglers",
+    "log_storage",
+    "make_stragglers",
+    "mean_ci",
+    "source_text_storage",
+    "storage_frontier",
+    "storage_lower_bound",
+    "worst_stragglers_exhaustive",
 ]

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from .._checks import check_int, check_real, resolve_rng
 from .base import Code
@@ -103,6 +102,8 @@ def mean_ci(samples: Any, confidence: float = 0.95) -> Estimate:
             "The 'samples' parameter of mean_ci must hold at least 2 finite values; got "
             f"{x.size} values ({int(np.sum(~np.isfinite(x)))} non-finite)."
         )
+    from scipy import stats  # scipy.stats is slow to import; keep the package import light
+
     n = x.size
     mean = float(x.mean())
     se = float(x.std(ddof=1) / np.sqrt(n))
