@@ -221,6 +221,16 @@ def test_adversary_beats_random_sets_and_compares_with_exhaustive(family, w, see
     assert found.error == pytest.approx(exact.error, rel=1e-9)
 
 
+def test_sampled_swap_search_stays_between_random_sets_and_the_optimum():
+    from aircomp_agc.coding.decoders import decoding_errors
+
+    code = make_code("graph", n=14, row_weight=3, rng=2)
+    exact = worst_stragglers_exhaustive(code, 4)
+    found = AdversarialStragglers(s=4, code=code, max_batch=7, n_restarts=1).search(rng=3)
+    random_sets = make_stragglers("fixed", s=4).sample(14, 300, rng=3)
+    assert np.median(decoding_errors(code, random_sets)) <= found.error <= exact.error + 1e-12
+
+
 def test_adversarial_sample_repeats_the_found_set():
     code = make_code("approx-frc", n=12, row_weight=2)
     model = make_stragglers("adversarial", s=3, code=code)
@@ -258,6 +268,8 @@ def test_adversarial_sample_repeats_the_found_set():
         (lambda: make_stragglers("adversarial", s=1, code="frc"), TypeError,
          r"'code' parameter.*must be a Code; got str"),
         (lambda: make_stragglers("bernoulli", p=0.1).sample(3, 1, rng=-1), ValueError, r"'rng'"),
+        (lambda: make_stragglers("adversarial", s=1, code=make_code("uncoded", n=3),
+                                 max_batch=0), ValueError, r"'max_batch' parameter"),
     ],
 )
 def test_bad_input_names_the_parameter(call, exc, match):

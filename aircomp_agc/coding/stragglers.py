@@ -448,8 +448,15 @@ class AdversarialStragglers(StragglerModel):
        at random);
     2. local search: repeatedly apply the best improving swap (one straggler out, one
        responder in; all ``s (n - s)`` swaps in one batch) until none improves the error by
-       more than ``tol`` (relative) or ``max_swaps`` swaps were made;
+       more than ``tol`` (relative) or ``max_swaps`` swaps were made; when
+       ``s (n - s)`` exceeds ``max_batch``, a uniformly random subset of ``max_batch``
+       swaps is tried per step (a stochastic local search; it stops after the first step
+       whose sampled swaps bring no improvement);
     3. ``n_restarts`` extra local searches from uniformly random ``s``-sets.
+
+    Cost: about ``n s`` decodings for the greedy start plus up to
+    ``min(s (n - s), max_batch)`` per swap step. At n = 200, s = 40 that is thousands of
+    least-squares decodings (tens of seconds); keep ``n`` moderate or lower ``max_batch``.
 
     The best set over all starts is returned. :func:`worst_stragglers_exhaustive` gives the
     exact answer for small ``n``.
@@ -466,6 +473,8 @@ class AdversarialStragglers(StragglerModel):
         Random-start local searches in addition to the greedy start.
     max_swaps : int >= 0
         Cap on improving swaps per start.
+    max_batch : int >= 1
+        Most swaps evaluated per local-search step.
     tol : float >= 0
         Relative improvement a swap must make to be taken.
     """
@@ -481,6 +490,7 @@ class AdversarialStragglers(StragglerModel):
         method: str = "lstsq",
         n_restarts: int = 3,
         max_swaps: int = 50,
+        max_batch: int = 2048,
         tol: float = 1e-9,
     ) -> None:
         owner = "make_stragglers('adversarial')"
@@ -493,6 +503,7 @@ class AdversarialStragglers(StragglerModel):
         self.method = method
         self.n_restarts = check_int("n_restarts", n_restarts, low=0, owner=owner)
         self.max_swaps = check_int("max_swaps", max_swaps, low=0, owner=owner)
+        self.max_batch = check_int("max_batch", max_batch, low=1, owner=owner)
         self.tol = check_real("tol", tol, low=0.0, owner=owner)
 
     def _local_search(
@@ -506,10 +517,12 @@ class AdversarialStragglers(StragglerModel):
             return cur, cur_err, evals
         for _ in range(self.max_swaps):
             outside = np.setdiff1d(np.arange(n), cur)
-            # every (position in cur, replacement) pair as one batch of candidate sets
-            sets = np.repeat(cur[None, :], s * outside.size, axis=0)
-            pos = np.repeat(np.arange(s), outside.size)
-            sets[np.arange(sets.shape[0]), pos] = np.tile(outside, s)
+            # (position in cur, replacement) pairs, all of them or a random subset
+            n_pairs = s * outside.size
+            pairs = (np.arange(n_pairs) if n_pairs <= self.max_batch
+                     else rng.choice(n_pairs, self.max_batch, replace=False))
+            sets = np.repeat(cur[None, :], pairs.size, axis=0)
+            sets[np.arange(pairs.size), pairs // outside.size] = outside[pairs % outside.size]
             errs = _errors(self.code, _masks_from_sets(n, sets), self.method)
             evals += sets.shape[0]
             best = errs.max()
