@@ -270,6 +270,9 @@ def test_adversarial_sample_repeats_the_found_set():
         (lambda: make_stragglers("bernoulli", p=0.1).sample(3, 1, rng=-1), ValueError, r"'rng'"),
         (lambda: make_stragglers("adversarial", s=1, code=make_code("uncoded", n=3),
                                  max_batch=0), ValueError, r"'max_batch' parameter"),
+        (lambda: make_stragglers("adversarial", s=1, code=make_code("uncoded", n=3),
+                                 method="exact"), ValueError,
+         r"'method' parameter.*'lstsq', 'one-step'; got 'exact'"),
     ],
 )
 def test_bad_input_names_the_parameter(call, exc, match):

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._checks import Registry, check_int, check_real, resolve_rng
+from .._checks import Registry, check_choice, check_int, check_real, resolve_rng
 from .base import Code
 
 __all__ = [
@@ -467,8 +467,9 @@ class AdversarialStragglers(StragglerModel):
         Number of stragglers.
     code : Code
         The code under attack.
-    method : str
-        Decoder (``"lstsq"``, ``"one-step"``, ...; see ``decoders.decoding_errors``).
+    method : {"lstsq", "one-step"}
+        Decoder (see ``decoders.decoding_errors``); ``"exact"`` is refused because it
+        raises on the undecodable sets the search is looking for.
     n_restarts : int >= 0
         Random-start local searches in addition to the greedy start.
     max_swaps : int >= 0
@@ -500,7 +501,8 @@ class AdversarialStragglers(StragglerModel):
             )
         self.code = code
         self.s = check_int("s", s, low=0, high=code.n_workers, owner=owner)
-        self.method = method
+        # the exact decoder raises on undecodable sets, precisely the ones an adversary seeks
+        self.method = check_choice("method", method, ("lstsq", "one-step"), owner=owner)
         self.n_restarts = check_int("n_restarts", n_restarts, low=0, owner=owner)
         self.max_swaps = check_int("max_swaps", max_swaps, low=0, owner=owner)
         self.max_batch = check_int("max_batch", max_batch, low=1, owner=owner)
