@@ -181,3 +181,17 @@ def test_contract_violations_raise_experiment_error():
     adaptive = StoppingRule(rel_tol=0.1, metric="total", min=10, max=20)
     with pytest.raises(ExperimentError, match="'total' is not a per-trial metric"):
         run_point(deterministic, {}, key="k", master_seed=0, rule=adaptive)
+
+
+def test_merged_batch_moments_match_two_pass_summary():
+    from aircomp_agc.engine.runner import _RunningMoments
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(1e3, 0.5, size=10_000)  # large mean, small spread: the unstable case
+    watch = _RunningMoments()
+    for part in np.split(x, [1, 7, 500, 4096, 9000]):
+        watch.add(part)
+    mean, half = watch.mean_half_width()
+    s = summarize(x)
+    assert mean == pytest.approx(s.mean, rel=1e-14)
+    assert half == pytest.approx(s.half_width, rel=1e-10)

@@ -235,7 +235,8 @@ def summarize(samples: np.ndarray) -> MetricSummary:
     if n == 1:
         return MetricSummary(mean, math.nan, math.nan, 1)
     d = x - mean
-    half = t_quantile(n - 1) * math.sqrt(float((d * d).sum()) / (n - 1) / n)
+    np.square(d, out=d)  # in place: one temporary, two passes (no BLAS: its order varies)
+    half = t_quantile(n - 1) * math.sqrt(float(d.sum()) / (n - 1) / n)
     return MetricSummary(mean, mean - half, mean + half, n)
 
 
@@ -325,6 +326,39 @@ def _split_metrics(ref: str, key: str, out: Any, n_trials: int) -> tuple[dict, d
     return samples, scalars
 
 
+class _RunningMoments:
+    """Count, mean and centred sum of squares merged batch by batch (Chan et al. 1979).
+
+    Checking the precision target after every batch from the concatenated samples would
+    copy O(n^2 / batch) numbers; merging per-batch moments costs O(batch) and is as stable
+    as the two-pass formula.
+    """
+
+    def __init__(self) -> None:
+        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def add(self, x: np.ndarray) -> None:
+        nb = x.size
+        mb = float(x.sum()) / nb
+        d = x - mb
+        np.square(d, out=d)
+        m2b = float(d.sum())
+        n = self.n + nb
+        delta = mb - self.mean
+        self.mean += delta * nb / n
+        self.m2 += m2b + delta * delta * self.n * nb / n
+        self.n = n
+
+    def mean_half_width(self) -> tuple[float, float]:
+        if self.n < 2:
+            return self.mean, math.nan
+        return self.mean, t_quantile(self.n - 1) * math.sqrt(self.m2 / (self.n - 1) / self.n)
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 def run_point(
     fn: Callable[..., Mapping[str, Any]],
     params: Mapping[str, Any],
@@ -367,6 +401,7 @@ def run_point(
     order: list[str] = []
     done = batch_index = 0
     stop = "fixed" if rule.mode == "fixed" else "cap"
+    watch = _RunningMoments()
     while (size := rule.batch_size(done)) > 0:
         rng = np.random.default_rng(point_seed(master_seed, key, batch_index))
         try:
@@ -390,14 +425,15 @@ def run_point(
                     f"The trials 'metric' {rule.metric!r} is not a per-trial metric of "
                     f"experiment {ref!r}; per-trial metrics: {sorted(chunks) or 'none'}."
                 )
+            watch.add(chunks[rule.metric][-1])
             if done >= rule.min:
-                s = summarize(np.concatenate(chunks[rule.metric]))
-                if s.half_width <= rule.rel_tol * abs(s.mean):
+                mean, half = watch.mean_half_width()
+                if half <= rule.rel_tol * abs(mean):
                     stop = "converged"
                     break
     metrics: dict[str, MetricSummary | float | int] = {}
     for name in order:
-        metrics[name] = summarize(np.concatenate(chunks[name])) if name in chunks else scalars[name]
+        metrics[name] = summarize(_joined(chunks[name])) if name in chunks else scalars[name]
     return PointResult(key, metrics, done, batch_index, stop, time.perf_counter() - start)
 
 
