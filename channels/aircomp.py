@@ -135,14 +135,25 @@ def _as_array(
             f"The '{name}' parameter of {owner} must be a numeric array; "
             f"got {type(value).__name__}."
         ) from exc
-    bad = np.isnan(arr) | (np.isinf(arr) if not allow_inf else np.isneginf(arr.real))
-    if np.any(bad):
+    if arr.size == 0:
+        return arr
+    if allow_inf:  # only +inf is allowed, so the minimum decides
+        bad = np.isnan(arr).any() or np.isneginf(arr.real.min())
+    else:
+        bad = not _all_finite(arr)
+    if bad:
         raise ValueError(f"The '{name}' parameter of {owner} must be finite; got NaN or inf.")
-    if positive and np.any(arr.real <= 0):
+    if positive and arr.real.min() <= 0:
         raise ValueError(
-            f"The '{name}' parameter of {owner} must be > 0; got {arr.real[arr.real <= 0].min()!r}."
+            f"The '{name}' parameter of {owner} must be > 0; got {arr.real.min()!r}."
         )
     return arr
+
+
+def _all_finite(arr: np.ndarray) -> bool:
+    """One pass, no temporary: a NaN or inf entry makes the sum non-finite (so would an
+    overflow of the sum itself, at magnitudes ~1e308 no channel or power reaches)."""
+    return bool(np.isfinite(np.sum(arr)))
 
 
 def _broadcast(name: str, arr: np.ndarray, shape: tuple[int, ...], owner: str) -> np.ndarray:
@@ -159,7 +170,7 @@ def _prepare(h, pc, noise_var, beamformer, owner: str) -> _Link:
     h = np.asarray(h)
     if not np.issubdtype(h.dtype, np.complexfloating):
         raise TypeError(f"The 'h' parameter of {owner} must be a complex array; got {h.dtype}.")
-    if not np.all(np.isfinite(h)):
+    if not _all_finite(h):
         raise ValueError(f"The 'h' parameter of {owner} must be finite; got NaN or inf.")
     if h.ndim == 2:
         h = h[:, None, :]
@@ -169,7 +180,7 @@ def _prepare(h, pc, noise_var, beamformer, owner: str) -> _Link:
             f"got shape {h.shape}."
         )
     batch, n_rx, n_dev = h.shape
-    h = h.astype(np.complex128)
+    h = h.astype(np.complex128, copy=False)
     if beamformer is None:
         if n_rx != 1:
             raise ValueError(
@@ -193,7 +204,7 @@ def _prepare(h, pc, noise_var, beamformer, owner: str) -> _Link:
                 f"and target); got {type(pc).__name__} without '{field}'."
             )
     power = _as_array("pc.power", pc.power, owner, positive=False)
-    if np.any(power < 0):
+    if power.size and power.min() < 0:
         raise ValueError(f"The 'pc.power' parameter of {owner} must be >= 0; got {power.min()}.")
     power = _broadcast("pc.power", power, (batch, n_dev), owner)
     # eta = inf means nobody transmits: the receiver outputs zero (see PowerControl.eta).
@@ -207,7 +218,9 @@ def _prepare(h, pc, noise_var, beamformer, owner: str) -> _Link:
         "noise_var", _as_array("noise_var", noise_var, owner, positive=True), (batch,), owner
     )
     # A device with a_k = 0 has nothing to contribute: sign(a_k) = 0 silences it.
-    power = np.where(target != 0, power, 0.0)
+    silent = target == 0
+    if silent.any():
+        power = np.where(silent, 0.0, power)
     return _Link(h, m, gain_hat, power, eta, target, noise_var, norm2)
 
 
@@ -353,12 +366,25 @@ def _analytic_mse(
     link: _Link, csi_error_var: float, phase_max: float, symbols: str
 ) -> np.ndarray:
     m1, m2 = phase_moments(phase_max)
-    c = np.sqrt(link.power) * np.abs(link.gain_hat) / np.sqrt(link.eta)[:, None]
-    a = np.abs(link.target)
-    noise = (link.noise_var + csi_error_var * np.sum(link.power, axis=-1)) * link.norm2
     if symbols == "complex":
-        return np.sum(c**2 - 2.0 * a * c * m1 + a**2, axis=-1) + noise / link.eta
-    return np.sum(c**2 * m2 - 2.0 * a * c * m1 + a**2, axis=-1) + noise / (2.0 * link.eta)
+        m2, kappa = 1.0, 1.0
+    else:
+        kappa = 2.0
+    # Written as sums of a few whole-array passes: this is the hot path of fading averages.
+    g = link.gain_hat
+    c2 = g.real * g.real
+    c2 += g.imag * g.imag
+    c2 *= link.power
+    c2 /= link.eta[:, None]  # c_k^2 = p_k |hhat_k|^2 / eta
+    sum_c2 = c2.sum(axis=-1)
+    c = np.sqrt(c2, out=c2)
+    a = link.target
+    cross = np.einsum("bk,bk->b", np.abs(a), c)  # sum_k |a_k| c_k
+    energy = np.einsum("bk,bk->b", a, a)  # sum_k a_k^2
+    noise = link.noise_var
+    if csi_error_var > 0.0:
+        noise = noise + csi_error_var * np.sum(link.power, axis=-1)
+    return m2 * sum_c2 - 2.0 * m1 * cross + energy + noise * link.norm2 / (kappa * link.eta)
 
 
 def _take(link: _Link, rows: np.ndarray) -> _Link:
