@@ -10,6 +10,8 @@ from math import comb
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aircomp_agc.coding.registry import make_code
 from aircomp_agc.coding.stragglers import (
@@ -168,6 +170,21 @@ def test_markov_single_round_sample_is_stationary():
     model = MarkovStragglers(p_fast_to_slow=0.2, p_slow_to_fast=0.3)
     mask = model.sample(6, 30_000, rng=7)
     assert _within(mask.mean(axis=0), model.response_probability(6), 30_000)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 40), frac=st.floats(0, 1), batch=st.integers(1, 5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_count_rules_hold_for_all_sizes(n, frac, batch, seed):
+    s = int(round(frac * n))
+    fixed = make_stragglers("fixed", s=s).sample(n, batch, rng=seed)
+    assert fixed.shape == (batch, n) and np.all((~fixed).sum(axis=1) == s)
+    k = max(1, n - s)
+    model = make_stragglers("shifted-exponential", rate=1.5, shift=0.1, wait_for=k)
+    mask, latency = model.sample_with_latency(n, batch, rng=seed)
+    assert np.all(mask.sum(axis=1) == k) and np.all(latency >= 0.1)
 
 
 # ----------------------------------------------------------------------------- determinism
