@@ -22,6 +22,7 @@ from channels.power_control import (
     mse_at_eta,
     optimal_power,
     phase_aligned_mse,
+    regularized_inversion,
     scheduling_frontier,
     threshold_scheduling,
     truncated_inversion,
@@ -489,3 +490,73 @@ def test_import_does_not_load_tensorflow():
     code = ("import sys, channels.power_control; "
             "assert 'tensorflow' not in sys.modules; assert 'aircomp_agc' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------- regularized inversion (average power)
+
+def test_regularized_inversion_budgets_and_dominance():
+    rng = np.random.default_rng(16)
+    g = rng.exponential(size=(400, 6))
+    p = rng.uniform(0.5, 2.0, size=6)
+    a = rng.normal(size=6)
+    pc = regularized_inversion(g, power=p, noise_var=0.1, target=a, rtol=1e-8)
+    assert pc.constraint == "average" and pc.power.shape == (400, 6) and pc.eta.shape == (400,)
+    avg = pc.power.mean(axis=0)
+    assert np.all(avg <= p * (1 + 1e-7))
+    # Each budget binds, or the device inverts exactly in every slot (slack budget).
+    slack = np.max(pc.misalignment, axis=0) < 1e-12
+    assert np.all(np.isclose(avg, p, rtol=1e-7) | slack)
+    # Average power is a looser constraint than peak power P: never worse than optimal_power.
+    static = optimal_power(g, power=p, noise_var=0.1, target=a)
+    assert pc.mse.mean() < static.mse.mean()
+    np.testing.assert_allclose(pc.mse, phase_aligned_mse(g, pc.power, pc.eta, 0.1, a),
+                               rtol=1e-10)
+    # Regularized-inversion structure: sqrt(p) = |a| sqrt(eta g) / (g + lambda_k eta), so
+    # lambda_k = (|a| sqrt(eta g / p) - g) / eta is the same in every slot.
+    lam = (np.abs(a) * np.sqrt(pc.eta[:, None] * g / pc.power) - g) / pc.eta[:, None]
+    np.testing.assert_allclose(lam, np.broadcast_to(np.median(lam, 0), lam.shape),
+                               rtol=1e-6, atol=1e-9)
+    flipped = regularized_inversion(g, power=p, noise_var=0.1, target=-a, rtol=1e-8)
+    np.testing.assert_allclose(flipped.power, pc.power, rtol=1e-9)
+    assert np.all(np.sign(flipped.amplitude) == -np.sign(a))
+
+
+def test_regularized_inversion_against_brute_force():
+    """N = 3 fading states, K = 2 devices: SLSQP over powers and per-slot eta, 6 starts."""
+    rng = np.random.default_rng(17)
+    worst = 0.0
+    n, k = 3, 2
+    for _ in range(6):
+        g = rng.exponential(size=(n, k))
+        p = rng.uniform(0.5, 2.0, size=k)
+        a = rng.uniform(0.5, 1.5, size=k)
+        s2 = 10 ** rng.uniform(-2, 0)
+        pc = regularized_inversion(g, power=p, noise_var=s2, target=a, rtol=1e-10)
+
+        def f(x, g=g, a=a, s2=s2):
+            s, t = x[: n * k].reshape(n, k), x[n * k:]
+            return np.mean(np.sum((s * np.sqrt(g) * t[:, None] - a) ** 2, -1) + s2 * t**2)
+
+        cons = [{"type": "ineq", "fun": lambda x, j=j, p=p: p[j] - np.mean(
+            x[: n * k].reshape(n, k)[:, j] ** 2)} for j in range(k)]
+        best = np.inf
+        for _ in range(6):
+            x0 = np.concatenate([rng.uniform(0, 1, n * k), rng.uniform(0.2, 3, n)])
+            res = minimize(f, x0, method="SLSQP", constraints=cons,
+                           bounds=[(0, None)] * (n * k + n),
+                           options={"ftol": 1e-14, "maxiter": 1000})
+            if res.success and all(c["fun"](res.x) > -1e-9 for c in cons):
+                best = min(best, res.fun)
+        ours = float(pc.mse.mean())
+        assert ours <= best + 1e-7
+        worst = max(worst, best - ours)
+    assert worst < 1e-5
+
+
+def test_regularized_inversion_errors():
+    with pytest.raises(ValueError, match=r"'gain2' .*\[\.\.\., N, K\]"):
+        regularized_inversion([1.0, 2.0], power=1.0, noise_var=0.1)
+    rng = np.random.default_rng(18)
+    with pytest.raises(RuntimeError, match="did not converge in max_iter=1"):
+        regularized_inversion(rng.exponential(size=(50, 3)), power=1.0, noise_var=0.1,
+                              max_iter=1)

@@ -23,6 +23,10 @@ policy                     constraint  reference
                            peak
 ``threshold_scheduling``   peak        drop the weakest, zero forcing / optimal on the rest
 =========================  ==========  ==================================================
+
+:func:`regularized_inversion` (Cao et al., Section IV: time-varying channels, average power)
+is not in :data:`POLICIES`: it couples the fading states of axis ``-2`` (the average is taken
+over them), so it does not follow the row-independent contract of the registry.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from .._checks import Registry, suggest
 from .base import CONSTRAINTS, PowerControl, phase_aligned_mse
 from .full_power import full_power
 from .optimal_power import mse_at_eta, optimal_power
+from .regularized_inversion import regularized_inversion, regularized_inversion_eta
 from .threshold_scheduling import SchedulingFrontier, scheduling_frontier, threshold_scheduling
 from .truncated_inversion import (
     expected_truncation_mse,
@@ -58,6 +63,8 @@ __all__ = [
     "optimal_power",
     "phase_aligned_mse",
     "register_power_control",
+    "regularized_inversion",
+    "regularized_inversion_eta",
     "scheduling_frontier",
     "threshold_scheduling",
     "truncated_inversion",
