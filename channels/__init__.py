@@ -4,8 +4,11 @@ Usable on its own: it never imports :mod:`aircomp_agc`. Importing it does not im
 TensorFlow; the Sionna-backed models import it on first use.
 """
 
+from .aircomp import MSEEstimate, aircomp_mse, over_the_air_sum
 from .base import PRECISIONS, ChannelDraw, ChannelModel, complex_normal
+from .beamforming import effective_channel, maxmin_beamformer, mrc_beamformer
 from .fading import AnnulusDrop, LargeScale, LogDistancePathLoss
+from .noise import noise_var_from_psd, noise_var_from_snr_db
 from .registry import CHANNELS, list_channels, make_channel, register_channel
 
 __all__: list[str] = [
@@ -20,4 +23,13 @@ __all__: list[str] = [
     "list_channels",
     "make_channel",
     "register_channel",
+    # receiver and over-the-air sum
+    "MSEEstimate",
+    "aircomp_mse",
+    "effective_channel",
+    "maxmin_beamformer",
+    "mrc_beamformer",
+    "noise_var_from_psd",
+    "noise_var_from_snr_db",
+    "over_the_air_sum",
 ]
