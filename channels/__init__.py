@@ -9,6 +9,14 @@ from .base import PRECISIONS, ChannelDraw, ChannelModel, complex_normal
 from .beamforming import effective_channel, maxmin_beamformer, mrc_beamformer
 from .fading import AnnulusDrop, LargeScale, LogDistancePathLoss
 from .noise import noise_var_from_psd, noise_var_from_snr_db
+from .power_control import (
+    PowerControl,
+    list_power_control,
+    make_power_control,
+    optimal_power,
+    truncated_inversion,
+    zero_forcing,
+)
 from .registry import CHANNELS, list_channels, make_channel, register_channel
 
 __all__: list[str] = [
@@ -32,4 +40,11 @@ __all__: list[str] = [
     "noise_var_from_psd",
     "noise_var_from_snr_db",
     "over_the_air_sum",
+    # power control
+    "PowerControl",
+    "list_power_control",
+    "make_power_control",
+    "optimal_power",
+    "truncated_inversion",
+    "zero_forcing",
 ]
