@@ -189,3 +189,37 @@ def test_format_table_is_compact_and_aligned():
     assert len({len(line) for line in lines}) == 1  # right-aligned numbers: equal widths
     many = format_table(header, rows * 30, max_rows=5)
     assert many.splitlines()[-1] == "... 55 more rows in results.csv"
+
+
+def test_progress_bar_shows_count_and_eta(monkeypatch):
+    import io
+
+    from aircomp_agc.engine import progress
+
+    monkeypatch.setattr(progress, "BAR_DELAY", 0)  # draw at once (normally after 2 s)
+    buf = io.StringIO()
+    with progress.Progress(4, initial=1, description="study", stream=buf) as bar:
+        bar.update(3)
+        bar._bar.refresh()
+        text = buf.getvalue()
+    assert "study" in text and "1/4" in text and "4/4" in text and "pt/s" in text
+    silent = progress.Progress(4, enabled=False)
+    silent.update()
+    silent.close()
+
+
+def test_plot_defaults_and_bad_spec(workdir):
+    from aircomp_agc.plotting import default_figure, plot_results
+
+    scenario = _scenario(workdir)
+    assert main(["run", str(scenario), "--executor", "serial", "--no-plot", "--quiet"]) == 0
+    header = ["x", "v_mean", "v_ci_low", "v_ci_high", "v_n", "x2"]
+    assert default_figure(header, ["x"]) == {"x": "x", "y": ["v"], "hue": None}
+    assert default_figure(header, []) is None
+    with pytest.raises(ValueError, match="'nope' is not a column of results.csv"):
+        plot_results("results/cli-study", figure={"x": "nope", "y": ["v"]})
+    with pytest.raises(ValueError, match="'kind' must be one of line, scatter; got 'pie'"):
+        plot_results("results/cli-study", figure={"x": "x", "y": ["v"], "kind": "pie"})
+    path = plot_results("results/cli-study", figure={"x": "x", "y": "v", "kind": "scatter"},
+                        out="s.png")
+    assert path.stat().st_size > 1000

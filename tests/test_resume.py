@@ -167,3 +167,13 @@ def test_store_skips_records_of_other_fingerprints(tmp_path):
 def test_resume_command_swaps_force_for_resume():
     argv = ["run", "scenarios/a b.toml", "--force", "--set", "trials.n=5"]
     assert resume_command(argv) == "aircomp-agc run 'scenarios/a b.toml' --set trials.n=5 --resume"
+
+
+def test_failing_experiment_marks_manifest_failed_and_keeps_points(tmp_path):
+    text = SLOW.format(last=3).replace("runner_fixtures:sleepy", "engine_fixtures:failing")
+    sc = parse_scenario(text.replace("delay = 0.02", "fail_at = 2.0"))
+    with pytest.raises(RuntimeError, match="x=2.0 >= fail_at=2.0"):
+        run_scenario(sc, results_dir=tmp_path, executor="serial")
+    manifest = json.loads((tmp_path / "slow" / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["error"].startswith("RuntimeError: ")
+    assert manifest["points"]["computed"] == 2 and len(_records(tmp_path / "slow")) == 2
