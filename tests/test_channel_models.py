@@ -211,7 +211,7 @@ def test_correlated_rayleigh_rejects_bad_matrices():
 def test_gain2_views():
     d = make_channel("rayleigh").draw(4, 3, n_rx_ant=2, rng=0)
     with pytest.raises(ValueError, match="n_rx_ant == 1; got n_rx_ant=2.*gain2_per_antenna"):
-        d.gain2
+        _ = d.gain2
     np.testing.assert_allclose(d.gain2_sum, (np.abs(d.h) ** 2).sum(axis=1))
     d1 = make_channel("rayleigh").draw(4, 3, n_rounds=2, rng=0)
     assert d1.gain2.shape == (4, 2, 3) and d1.n_rounds == 2
