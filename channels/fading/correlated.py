@@ -5,7 +5,6 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from scipy import stats
 
 from ..base import ChannelModel, complex_normal
 from ..registry import register_channel
@@ -135,4 +134,6 @@ class CorrelatedRayleighChannel(ChannelModel):
         return g
 
     def gain2_distribution(self):
+        from scipy import stats  # lazy: keeps `import channels` light
+
         return stats.expon(scale=1.0)

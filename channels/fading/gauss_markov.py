@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal, special, stats
 
 from .._checks import check_real
 from ..base import ChannelModel, complex_normal
@@ -22,6 +21,8 @@ def jakes_rho(doppler_hz: float, round_s: float) -> float:
     round_s : float > 0
         Time between rounds ``T`` [s].
     """
+    from scipy import special
+
     f_d = check_real("doppler_hz", doppler_hz, low=0.0, owner="jakes_rho")
     t = check_real("round_s", round_s, low=0.0, low_open=True, owner="jakes_rho")
     return float(special.j0(2 * np.pi * f_d * t))
@@ -84,9 +85,13 @@ class GaussMarkovChannel(ChannelModel):
         w = complex_normal(rng, shape, self.precision)
         if n_rounds is None or n_rounds == 1:
             return w
+        from scipy import signal
+
         # x_0 = g_0, x_t = sqrt(1 - rho^2) w_t; y_t = x_t + rho y_{t-1} is the recursion.
         w[:, 1:] *= self.real_dtype(np.sqrt(1.0 - self.rho**2))
         return signal.lfilter([1.0], [1.0, -self.rho], w, axis=1).astype(self.dtype)
 
     def gain2_distribution(self):
+        from scipy import stats  # lazy: keeps `import channels` light
+
         return stats.expon(scale=1.0)

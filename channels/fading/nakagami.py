@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from .._checks import check_real
 from ..base import ChannelModel
@@ -49,4 +48,6 @@ class NakagamiChannel(ChannelModel):
         return (np.sqrt(power) * np.exp(1j * phase)).astype(self.dtype)
 
     def gain2_distribution(self):
+        from scipy import stats  # lazy: keeps `import channels` light
+
         return stats.gamma(a=self.m, scale=self.omega / self.m)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from ..base import ChannelModel, complex_normal
 from ..registry import register_channel
@@ -34,4 +33,6 @@ class RayleighChannel(ChannelModel):
                               self.precision)
 
     def gain2_distribution(self):
+        from scipy import stats  # lazy: keeps `import channels` light
+
         return stats.expon(scale=1.0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from .._checks import check_real
 from ..base import ChannelModel, complex_normal
@@ -58,6 +57,8 @@ class RicianChannel(ChannelModel):
         return los + rdt(np.sqrt(1.0 / (k + 1))) * w
 
     def gain2_distribution(self):
+        from scipy import stats  # lazy: keeps `import channels` light
+
         k = self.k_factor
         scale = 1.0 / (2.0 * (k + 1.0))
         if k == 0:

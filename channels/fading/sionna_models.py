@@ -17,7 +17,6 @@ import contextlib
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from .._checks import check_choice, check_int, check_real
 from ..base import ChannelModel
@@ -106,6 +105,8 @@ class SionnaRayleighChannel(ChannelModel):
         return a.numpy().reshape(self.shape(batch, n_devices, n_rx_ant, n_rounds))
 
     def gain2_distribution(self):
+        from scipy import stats  # lazy: keeps `import channels` light
+
         return stats.expon(scale=1.0)
 
 
