@@ -34,6 +34,7 @@ __all__ = [
     "Executor",
     "ProcessExecutor",
     "SerialExecutor",
+    "available_cores",
     "make_executor",
 ]
 
@@ -43,6 +44,14 @@ EXECUTORS = ("serial", "processes", "dask")
 # A chunk aims at this much work, so that per-task overhead (~0.1-1 ms) stays below 1%.
 _CHUNK_SECONDS = 0.1
 _MAX_CHUNK = 256
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS reports it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _call_chunk(fn: Callable[[Any], Any], items: list[Any]) -> tuple[list[Any], float]:
@@ -143,14 +152,14 @@ class ProcessExecutor(_FutureExecutor):
     Parameters
     ----------
     workers : int or None
-        Number of processes (``>= 1``); default ``os.cpu_count()``.
+        Number of processes (``>= 1``); default: every core (:func:`available_cores`).
     """
 
     name = "processes"
 
     def __init__(self, workers: int | None = None) -> None:
         if workers is None:
-            workers = os.cpu_count() or 1
+            workers = available_cores()
         self.workers = check_int("workers", workers, low=1, owner="ProcessExecutor")
         self._pool = None
 
@@ -199,7 +208,7 @@ class DaskExecutor(_FutureExecutor):
         Scheduler address (``"tcp://host:8786"``). ``None`` starts a
         :class:`distributed.LocalCluster` with ``workers`` single-threaded worker processes.
     workers : int or None
-        Local cluster size (default ``os.cpu_count()``); with ``address``, only the
+        Local cluster size (default :func:`available_cores`); with ``address``, only the
         submission window (default: the cluster's thread count when connected).
     """
 
@@ -214,7 +223,7 @@ class DaskExecutor(_FutureExecutor):
                 f"'tcp://127.0.0.1:8786'; got {address!r}."
             )
         self.address = address
-        self.workers = workers or (os.cpu_count() or 1)
+        self.workers = workers or available_cores()
         self._requested_workers = workers
         self._client = None
         self._cluster = None
