@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from ..._checks import check_int, resolve_rng
 from ..base import Code
-from ..decoders import conditioning
+from ..lstsq import conditioning
 from ..registry import register_code
 
 __all__ = ["crc", "cyclic_mds", "cyclic_mds_blocks", "mds_generator"]
