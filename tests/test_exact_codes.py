@@ -313,3 +313,20 @@ def test_uncoded_decoders():
     with pytest.raises(NotDecodableError):
         decode(code, T, method="exact")
     np.testing.assert_array_equal(decode(code, range(n), method="exact"), np.ones(n))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_approx_frc_closed_form_property(data):
+    """Brute force over all C(n, s) sets for random small (n, d, s), any divisibility."""
+    n = data.draw(st.integers(1, 11))
+    d = data.draw(st.integers(1, n))
+    s = data.draw(st.integers(0, n - 1))
+    code = make_code("approx-frc", n=n, row_weight=d)
+    err = decoding_errors(code, _all_masks(n, s), method="lstsq")
+    assert err.mean() == pytest.approx(approx_frc_expected_error(n, d, s), rel=1e-12, abs=1e-15)
+    # LS on replica groups: error = (partitions of fully lost groups) / n, exactly
+    sizes = code.info["group_sizes"]
+    assert set(np.round(err * n).astype(int)) <= {
+        int(sum(c)) for r in range(len(sizes) + 1) for c in itertools.combinations(sizes, r)
+    }
