@@ -330,3 +330,10 @@ def test_approx_frc_closed_form_property(data):
     assert set(np.round(err * n).astype(int)) <= {
         int(sum(c)) for r in range(len(sizes) + 1) for c in itertools.combinations(sizes, r)
     }
+
+
+def test_mds_generator_bad_input():
+    with pytest.raises(ValueError, match=r"must make m - s odd.*got m=12, s=2"):
+        mds_generator(12, 2)
+    with pytest.raises(ValueError, match=r"'s' parameter of mds_generator must be an int in"):
+        mds_generator(5, 5)

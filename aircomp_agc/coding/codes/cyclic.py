@@ -13,10 +13,12 @@ responders can recover ``G = sum_j g_j`` exactly.
   from cyclic MDS codes and expander graphs", ICML 2018 / IEEE T-IT 2020), below.
 
 Both record conditioning diagnostics in ``code.info`` (see :func:`_diagnostics`):
-``cond_worst`` (worst observed ``cond(B_T)`` with ``|T| = n - s``), ``max_abs_a``
-(largest exact-decoder weight seen), ``residual_worst``, ``cond_sets`` (sets examined)
-and ``cond_exhaustive``. "Worst observed" is a lower bound on the worst case unless
-exhaustive.
+``cond_worst`` (worst observed ``cond(B_T)`` with ``|T| = n - s``, over the nonzero
+singular values; see :func:`aircomp_agc.coding.lstsq.conditioning`), ``max_abs_a``
+(largest exact-decoder weight seen), ``residual_worst`` (largest relative residual
+``||B_T^T a - 1|| / sqrt(n)`` of the float64 decoder), ``cond_sets`` (sets examined) and
+``cond_exhaustive``; all ``None``/0 when skipped. "Worst observed" is a lower bound on
+the worst case unless exhaustive.
 """
 
 from __future__ import annotations
@@ -56,12 +58,19 @@ def _diagnostics(code: Code, s: int, cond_sets: int | None, rng) -> dict:
     """
     n = code.n_workers
     total = math.comb(n, s)
+    skipped = {
+        "cond_worst": None,
+        "max_abs_a": None,
+        "residual_worst": None,
+        "cond_sets": 0,
+        "cond_exhaustive": False,
+    }
     if cond_sets is None:
         if total > _EXHAUSTIVE_MAX and n > _DIAG_MAX_N:
-            return {"cond_worst": None, "max_abs_a": None, "cond_sets": 0}
+            return skipped
         cond_sets = _RANDOM_SETS if total > _EXHAUSTIVE_MAX else total
     if cond_sets == 0:
-        return {"cond_worst": None, "max_abs_a": None, "cond_sets": 0}
+        return skipped
     if total <= max(cond_sets, 1) and total <= 20 * _EXHAUSTIVE_MAX:
         out = conditioning(code, s)
         exhaustive = True
@@ -188,8 +197,15 @@ def mds_generator(m: int, s: int) -> np.ndarray:
     g : float64 ndarray [s + 1]
         ``g[t]`` is the coefficient of ``x^t``.
     """
+    m = check_int("m", m, low=1, owner="mds_generator")
+    s = check_int("s", s, low=0, high=m - 1, owner="mds_generator")
     if s == 0:
         return np.ones(1)  # g(x) = 1: B = I, any m
+    if (m - s) % 2 == 0:
+        raise ValueError(
+            f"The 's' parameter of mds_generator must make m - s odd (a real code needs it); "
+            f"got m={m}, s={s}."
+        )
     L = (m - s - 1) // 2
     Z = np.arange(L + 1, m - L)
     roots = np.exp(2j * np.pi * Z / m)
