@@ -21,6 +21,7 @@ from channels.power_control import (
     make_power_control,
     mse_at_eta,
     optimal_power,
+    optimal_truncation_threshold,
     phase_aligned_mse,
     regularized_inversion,
     scheduling_frontier,
@@ -323,6 +324,22 @@ def test_truncated_inversion_unit_rayleigh_count_formula():
     k, g_th = 10, 0.5
     emse = expected_truncation_mse(g_th, power=1.0, noise_var=1e-30, n_devices=k)
     assert float(emse) == pytest.approx(k * (1 - np.exp(-g_th)), rel=1e-9)
+
+
+def test_optimal_truncation_threshold_matches_grid():
+    # Closed form, average power, K unit devices: d/dg [K (1 - e^-g) + s2 E1(g) / P] = 0
+    # gives K e^-g = s2 e^-g / (g P), i.e. g_th* = s2 / (K P).
+    for s2, k, p0 in ((0.01, 10, 1.0), (0.5, 4, 2.0), (2.0, 30, 0.5)):
+        th = optimal_truncation_threshold(power=p0, noise_var=s2, n_devices=k)
+        assert th == pytest.approx(s2 / (k * p0), rel=1e-6)
+    for constraint in ("average", "peak"):
+        for s2 in (0.01, 0.3):
+            kw = dict(power=1.0, noise_var=s2, n_devices=10, constraint=constraint)
+            th = optimal_truncation_threshold(**kw)
+            grid = np.geomspace(1e-4, 10, 2001)
+            vals = np.array([float(expected_truncation_mse(t, **kw)) for t in grid])
+            assert float(expected_truncation_mse(th, **kw)) <= vals.min() + 1e-12
+            assert th == pytest.approx(grid[np.argmin(vals)], rel=1e-2)
 
 
 def test_truncated_inversion_peak_holds_every_realization():

@@ -43,6 +43,7 @@ from .threshold_scheduling import SchedulingFrontier, scheduling_frontier, thres
 from .truncated_inversion import (
     expected_truncation_mse,
     expected_truncation_power,
+    optimal_truncation_threshold,
     truncated_inversion,
     truncation_amplitude,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "make_power_control",
     "mse_at_eta",
     "optimal_power",
+    "optimal_truncation_threshold",
     "phase_aligned_mse",
     "register_power_control",
     "regularized_inversion",

@@ -45,6 +45,7 @@ from .base import PowerControl, prepare_inputs
 __all__ = [
     "expected_truncation_mse",
     "expected_truncation_power",
+    "optimal_truncation_threshold",
     "truncated_inversion",
     "truncation_amplitude",
 ]
@@ -275,3 +276,64 @@ def expected_truncation_power(
     g_th, mg = _check_common(gain_threshold, constraint, mean_gain, owner)
     rho0 = truncation_amplitude(g_th, power=p, target=a, constraint=constraint, mean_gain=mg)
     return rho0[..., None] * a * a * exp1(g_th / mg) / mg
+
+
+def optimal_truncation_threshold(
+    *,
+    power,
+    noise_var,
+    n_devices: int | None = None,
+    target=None,
+    constraint: str = "average",
+    mean_gain=1.0,
+    bounds: tuple[float, float] = (1e-6, 20.0),
+) -> float:
+    """Threshold ``g_th`` minimizing :func:`expected_truncation_mse` (Rayleigh fading).
+
+    The trade-off: a higher threshold truncates more devices (miss term
+    ``sum_k a_k^2 (1 - e^{-g_th/Omega_k})`` grows) but allows a larger ``rho0`` (noise term
+    ``sigma^2 / rho0`` shrinks). Minimized over ``log g_th`` by a 400-point grid on ``bounds``
+    followed by a bounded Brent refinement around the best grid point (the objective need
+    not be unimodal for heterogeneous devices). For ``K`` identical unit-target devices under
+    the average constraint the optimum is ``g_th* = sigma^2 / (K P)`` (set the derivative
+    ``K e^{-g} - sigma^2 e^{-g} / (g P)`` to zero); the tests check this.
+
+    Parameters
+    ----------
+    power, noise_var, n_devices, target, constraint, mean_gain
+        As for :func:`expected_truncation_mse` (scalar budgets / noise: one threshold).
+    bounds : (float, float)
+        Search interval for ``g_th``, ``0 < low < high``.
+
+    Returns
+    -------
+    float
+        The optimal threshold.
+    """
+    from scipy.optimize import minimize_scalar
+
+    owner = "optimal_truncation_threshold"
+    low = check_real("bounds[0]", bounds[0], low=0.0, low_open=True, owner=owner)
+    high = check_real("bounds[1]", bounds[1], low=low, low_open=True, owner=owner)
+    common = dict(power=power, noise_var=noise_var, n_devices=n_devices, target=target,
+                  constraint=constraint, mean_gain=mean_gain)
+    if np.ndim(expected_truncation_mse(low, **common)) != 0:
+        raise ValueError(
+            f"{owner} finds one threshold: 'power', 'noise_var' and 'target' must describe one "
+            "system (no batch axes)."
+        )
+    p, s2, a = _expected_inputs(power, noise_var, n_devices, target, owner)
+    _, mg = _check_common(low, constraint, mean_gain, owner)
+    grid = np.geomspace(low, high, 400)
+    # Vectorized over the grid: rho0(g) = min_k P_k Omega_k / (a_k^2 E1(g/Omega_k)) (average)
+    # or min_k P_k g / a_k^2 (peak); miss(g) = sum_k a_k^2 (1 - e^{-g/Omega_k}).
+    t = grid[:, None]
+    per = p * mg / exp1(t / mg) if constraint == "average" else p * t
+    with np.errstate(divide="ignore"):
+        rho0 = np.min(np.where(a != 0, per / (a * a), np.inf), axis=-1)
+    vals = np.sum(a * a * -np.expm1(-t / mg), axis=-1) + s2 / rho0
+    i = int(np.argmin(vals))
+    lo, hi = np.log(grid[max(i - 1, 0)]), np.log(grid[min(i + 1, len(grid) - 1)])
+    res = minimize_scalar(lambda x: float(expected_truncation_mse(np.exp(x), **common)),
+                          bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
+    return float(np.exp(res.x)) if res.fun <= vals[i] else float(grid[i])
