@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 
 import numpy as np
@@ -105,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
           f"x{scale:g}: {t_rows:.3f} s)")
     print(f"  speed-up vs python loop      {t_loop * scale / t_vec:8.1f} x  (target >= 100x)")
     print(f"  speed-up vs numpy-per-row    {t_rows * scale / t_vec:8.1f} x")
+    print(f"  speed-up float32 vs python   {t_loop * scale / t_vec32:8.1f} x")
     print(f"  agreement on the subset: max rel. diff eta {err_eta:.1e}, mse {err_mse:.1e}")
+    print(f"  machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
+          "(timings are wall-clock; other processes inflate them)")
     return 0
 
 
