@@ -250,6 +250,30 @@ def test_zero_targets_are_silent_and_free():
     assert every.mse[0] == 0 and np.isinf(every.eta[0]) and not every.scheduled.any()
 
 
+def test_zero_gain_edge_cases():
+    # A dead channel (|h|^2 = 0) with a non-zero target is a sure miss of a_k^2.
+    g = np.array([[1.0, 0.0, 0.3], [0.0, 0.0, 0.0]])
+    pc = optimal_power(g, power=1.0, noise_var=0.01)
+    ref = optimal_power(g[:1, [0, 2]], power=1.0, noise_var=0.01)
+    assert pc.mse[0] == pytest.approx(1.0 + float(ref.mse[0]), rel=1e-12)
+    assert pc.mse[1] == 3.0 and np.isinf(pc.eta[1]) and np.all(np.isfinite(pc.power))
+    zf = zero_forcing(g, power=1.0, noise_var=0.01)
+    assert np.all(np.isinf(zf.mse)) and np.all(zf.power == 0)
+    fp = full_power(g, power=1.0, noise_var=0.01)
+    assert fp.mse[1] == 3.0
+
+
+def test_float32_keeps_relative_accuracy_at_high_snr():
+    # K = 100 devices at high SNR: MSE ~1e-4 while sum a_k^2 = 100; a prefix-sum MSE
+    # formula would lose it to cancellation in float32 (eps 6e-8 x 100).
+    rng = np.random.default_rng(19)
+    g = rng.exponential(size=(500, 100))
+    ref = optimal_power(g, power=1.0, noise_var=1e-6)
+    pc32 = optimal_power(g.astype(np.float32), power=1.0, noise_var=1e-6)
+    assert np.median(ref.mse) < 1e-2
+    np.testing.assert_allclose(pc32.mse, ref.mse, rtol=1e-4)
+
+
 def test_transmit_coefficients_realize_the_received_coefficients():
     rng = np.random.default_rng(9)
     h = (rng.normal(size=(50, 6)) + 1j * rng.normal(size=(50, 6))) / np.sqrt(2)

@@ -103,13 +103,15 @@ def mse_at_eta(eta, gain2, *, power, noise_var, target=None) -> np.ndarray:
     return np.sum(a * a * miss, axis=-1) + s2 / eta
 
 
-def _solve(root_qe: np.ndarray, r: np.ndarray, c: np.ndarray, s2: np.ndarray, final: bool):
-    """Optimal ``eta`` from the first ``m`` devices sorted by effective quality (ascending).
+def _solve(root_qe, r, c, w, s2, final: bool):
+    """Optimal ``eta`` and MSE from the first ``m`` devices sorted by effective quality.
 
     Parameters
     ----------
-    root_qe : [n, m] sorted ``sqrt(q~_(i))`` (``inf`` for silent devices, sorted last).
+    root_qe : [n, m] sorted ``sqrt(q~_(i))``, ascending (``inf`` for silent devices, last).
     r, c : [n, m] per sorted device ``|a| sqrt(q)`` and ``q`` (zero for silent devices).
+    w : [n, m] or None
+        Per sorted device ``a^2`` (None: unit targets).
     s2 : [n] noise variance.
     final : bool
         True if the ``m`` columns are all ``K`` devices.
@@ -118,9 +120,14 @@ def _solve(root_qe: np.ndarray, r: np.ndarray, c: np.ndarray, s2: np.ndarray, fi
     -------
     eta : [n]
         ``inf`` when no device can deliver anything.
+    mse : [n]
+        ``sum_i a_(i)^2 max(0, 1 - sqrt(q~_(i) / eta))^2 + sigma^2 / eta``, summed directly
+        (the prefix-sum form ``sum a^2 - 2 R / sqrt(eta) + C / eta`` cancels at high SNR).
+        Only the full-power devices contribute, and for a settled row they all lie in the
+        ``m`` columns.
     done : [n], bool
-        Whether ``k*`` was determined by these columns (always when ``final``); otherwise
-        ``k* >= m`` and the row needs more columns.
+        Whether ``k*`` was settled by these columns (always when ``final``); otherwise
+        ``k* >= m`` and the row needs all columns.
     """
     ck = np.cumsum(c, axis=-1)
     ck += s2[:, None]
@@ -134,23 +141,32 @@ def _solve(root_qe: np.ndarray, r: np.ndarray, c: np.ndarray, s2: np.ndarray, fi
     num = np.take_along_axis(ck, k[:, None], axis=-1)[:, 0]
     den = np.take_along_axis(rk, k[:, None], axis=-1)[:, 0]
     with np.errstate(divide="ignore"):
-        return (num / den) ** 2, done
+        t = den / num  # 1 / sqrt(eta); 0 when nothing can be delivered
+    with np.errstate(invalid="ignore"):
+        miss = np.fmax(1.0 - root_qe * t[:, None], 0.0)  # fmax: inf * 0 -> nan -> 0
+    np.square(miss, out=miss)
+    if w is not None:
+        miss *= w
+    with np.errstate(divide="ignore"):
+        eta = 1.0 / (t * t)
+    return eta, np.sum(miss, axis=-1) + s2 * t * t, done
 
 
-def _eta(sorted_columns, s2: np.ndarray, k: int) -> np.ndarray:
+def _eta_mse(sorted_columns, s2: np.ndarray, k: int):
     """Run :func:`_solve` on the weakest ``_WINDOW`` devices, then on all ``K`` if needed.
 
     ``k*`` (the number of full-power devices) is usually far below ``K`` (median 8 of 100
     at ``sigma^2 = 0.1`` under unit Rayleigh), so the prefix sums are first taken over a
     window; rows whose ``k*`` is not settled there are redone over all devices.
-    ``sorted_columns(rows, m)`` returns ``(root_qe, r, c)`` for the first ``m`` sorted devices.
+    ``sorted_columns(rows, m)`` returns ``(root_qe, r, c, w)`` for the first ``m`` sorted
+    devices of ``rows``.
     """
     m = min(k, _WINDOW)
-    eta, done = _solve(*sorted_columns(slice(None), m), s2, final=m == k)
+    eta, mse, done = _solve(*sorted_columns(slice(None), m), s2, final=m == k)
     if not done.all():
         rows = np.nonzero(~done)[0]
-        eta[rows] = _solve(*sorted_columns(rows, k), s2[rows], final=True)[0]
-    return eta
+        eta[rows], mse[rows], _ = _solve(*sorted_columns(rows, k), s2[rows], final=True)
+    return eta, mse
 
 
 _WINDOW = 16
@@ -170,11 +186,11 @@ def _optimal_block(g, p, s2, a, out_power, out_eta, out_mse) -> None:
         def columns(rows, m):
             c = qs[rows, :m]
             r = np.sqrt(c)
-            return r, r, c
+            return r, r, c, None
 
-        eta = _eta(columns, s2, k)
+        eta, mse = _eta_mse(columns, s2, k)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = q / eta[:, None]  # q~_k / eta
+            frac = eta[:, None] / q  # eta / q~_k
     else:
         qe = _effective_quality(g, p, a)
         order = np.argsort(qe, axis=-1)
@@ -187,25 +203,17 @@ def _optimal_block(g, p, s2, a, out_power, out_eta, out_mse) -> None:
                 return np.take_along_axis(x[rows], idx, axis=-1)
 
             return (np.sqrt(take(qe)), take(np.abs(a) * np.sqrt(q)),
-                    take(np.where(active, q, 0.0)))
+                    take(np.where(active, q, 0.0)), take(a * a))
 
-        eta = _eta(columns, s2, k)
+        eta, mse = _eta_mse(columns, s2, k)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(active, qe / eta[:, None], np.inf)
-    # p_k = min(P_k, eta a_k^2 / g_k) = P_k min(1, eta / q~_k): full power when q~_k <= eta
-    # (ratio <= 1), inversion otherwise; silent devices (ratio = inf) get 0.
-    with np.errstate(divide="ignore"):
-        np.multiply(p, np.minimum(1.0, 1.0 / ratio), out=out_power)
-    # MSE = sum_k a_k^2 (1 - sqrt(min(1, q~_k / eta)))^2 + sigma^2 / eta, summed directly
-    # (the prefix-sum form sum a^2 - 2 R / sqrt(eta) + C / eta cancels at high SNR).
-    miss = np.minimum(ratio, 1.0)
-    np.sqrt(miss, out=miss)
-    np.subtract(1.0, miss, out=miss)
-    np.square(miss, out=miss)
-    if a is not None:
-        miss = np.where(active, a * a * miss, 0.0)
+            frac = np.where(active, eta[:, None] / qe, 0.0)
+    # p_k = min(P_k, eta a_k^2 / g_k) = P_k min(1, eta / q~_k): full power when q~_k <= eta,
+    # inversion otherwise; silent devices get 0, a zero-gain device full power (frac = inf).
+    np.minimum(frac, 1.0, out=frac)
+    np.multiply(p, frac, out=out_power)
     out_eta[...] = eta
-    out_mse[...] = np.sum(miss, axis=-1) + s2 / eta
+    out_mse[...] = mse
 
 
 def optimal_power(gain2, *, power, noise_var, target=None) -> PowerControl:
