@@ -57,7 +57,8 @@ class PowerControl:
         Transmit powers ``p_k = |b_k|^2`` (same unit as the ``power`` budget, e.g. W).
     eta : [...], float
         Denoising factor: the receiver forms ``y / sqrt(eta)``. ``inf`` when no device
-        transmits (the receiver then outputs zero).
+        transmits (the receiver then outputs zero); ``0`` (with ``mse = inf``) when zero
+        forcing is infeasible because a device with ``a_k != 0`` has ``|h_k|^2 = 0``.
     mse : [...], float
         Sum-estimation MSE ``E|f - sum_k a_k x_k|^2`` for unit-variance symbols (analytic).
     scheduled : [..., K], bool
