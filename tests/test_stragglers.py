@@ -13,15 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aircomp_agc.coding.adversarial import AdversarialStragglers, worst_stragglers_exhaustive
 from aircomp_agc.coding.registry import make_code
 from aircomp_agc.coding.stragglers import (
     STRAGGLERS,
-    AdversarialStragglers,
     MarkovStragglers,
     ShiftedExponentialStragglers,
     list_stragglers,
     make_stragglers,
-    worst_stragglers_exhaustive,
 )
 
 Z = 4.5

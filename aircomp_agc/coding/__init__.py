@@ -10,6 +10,11 @@ Build a code by name and decode a responder set::
 This package imports NumPy and SciPy only (never TensorFlow or :mod:`channels`).
 """
 
+from .adversarial import (
+    AdversarialSearchResult,
+    AdversarialStragglers,
+    worst_stragglers_exhaustive,
+)
 from .base import Code
 from .decoders import (
     NotDecodableError,
@@ -32,8 +37,6 @@ from .montecarlo import Estimate, estimate_error, estimate_realized_error, mean_
 from .registry import CODES, list_codes, make_code, register_code
 from .stragglers import (
     STRAGGLERS,
-    AdversarialSearchResult,
-    AdversarialStragglers,
     BernoulliStragglers,
     FixedStragglers,
     MarkovStragglers,
@@ -41,7 +44,6 @@ from .stragglers import (
     StragglerModel,
     list_stragglers,
     make_stragglers,
-    worst_stragglers_exhaustive,
 )
 
 __all__ = [
