@@ -304,9 +304,12 @@ def bgc(
 def _bernoulli_matrix(n: int, k: int, p: float, gen: np.random.Generator) -> sp.csr_matrix:
     """i.i.d. Bernoulli(p) 0/1 matrix [n, k] in CSR without forming it densely.
 
-    Row counts are Binomial(k, p); given its count, a row's support is a uniform subset.
-    Supports are drawn for rows grouped by count (a loop over distinct counts only).
+    Small matrices are drawn densely. Otherwise row counts are Binomial(k, p) and, given
+    its count, a row's support is a uniform subset, drawn for rows grouped by count (a
+    loop over distinct counts only).
     """
+    if n * k <= _KEYS_PER_BLOCK:
+        return sp.csr_matrix((gen.random((n, k)) < p).astype(np.float64))
     counts = gen.binomial(k, p, size=n)
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     indices = np.empty(indptr[-1], dtype=np.int64)
