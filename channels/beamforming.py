@@ -207,7 +207,9 @@ class MaxMinResult:
     value : ``[batch]`` float64
         Achieved ``min_k P_k |m^H h_k|^2 / a_k^2``.
     upper_bound : ``[batch]`` float64
-        SDR bound: no unit-norm beamformer does better than this.
+        Bound from the SDR dual: no unit-norm beamformer does better than this. It is
+        valid after any number of iterations but only approaches the SDR value as they
+        grow, and the SDR itself is not tight in general (it is for ``K <= 3``).
     """
 
     beamformer: np.ndarray
@@ -268,7 +270,7 @@ def maxmin_beamformer(
     n_dual_iter: int = 300,
     n_random: int = 64,
     n_ascent_iter: int = 300,
-    n_starts: int = 8,
+    n_starts: int = 32,
     rng: RngLike = None,
 ) -> MaxMinResult:
     """Receive beamformer maximizing ``min_k P_k |m^H h_k|^2 / a_k^2`` (minimum AirComp MSE).
@@ -277,15 +279,22 @@ def maxmin_beamformer(
 
     1. SDR dual by entropic mirror descent: with ``R_k = g_k g_k^H``,
        ``g_k = sqrt(P_k) h_k / |a_k|`` and the simplex weights ``lambda``, iterate
-       ``lambda <- lambda * exp(-s_t |u^H g_k|^2)`` where ``u`` is the dominant eigenvector of
+       ``lambda <- lambda * exp(-s_t |u^H g_k|^2)``, ``s_t = 20 / sqrt(t + 1)`` (after scaling
+       the largest ``||g_k||^2`` to 1), where ``u`` is the dominant eigenvector of
        ``sum_k lambda_k R_k``. ``min_t lambda_max(...)`` is an upper bound on the optimum
        (the SDR value ``max_{M >= 0, tr M = 1} min_k g_k^H M g_k`` by minimax duality); the
        running average of ``u u^H`` approximates the SDR solution ``M``.
     2. Gaussian randomization: draw ``n_random`` vectors ``m ~ CN(0, M)``; candidates are
        these, every iterate ``u``, MRC and the eigen beamformer; keep the best.
-    3. Monotone local ascent on the sphere: ``m <- normalize((I + mu A) m)`` with
-       ``A = sum_k pi_k R_k``, ``pi = softmax(-|m^H g_k|^2 / tau)``; a step is kept only if
-       it improves the minimum (else ``mu`` halves).
+    3. Local ascent on the sphere from ``n_starts`` starts (the best half of the
+       candidates, isotropic random directions for the rest; the problem has local optima):
+       ``m <- normalize(m + mu A m)`` with ``A = sum_k pi_k R_k``,
+       ``pi = softmax(-|m^H g_k|^2 / tau)`` (the gradient of the soft minimum), ``tau``
+       annealed from 10% to 0.01% of the minimum, a step kept only if it improves the soft
+       minimum (else ``mu`` halves). The best point seen is returned.
+
+    Measured against exhaustive search with 2 antennas (400 random instances, K = 4..16,
+    ``tests/test_beamforming.py`` for the fixed cases): worst shortfall 0.16%.
 
     Parameters
     ----------
@@ -294,8 +303,8 @@ def maxmin_beamformer(
         Peak powers ``P_k`` (> 0).
     target : array ``[K]`` or ``[batch, K]``, optional
         ``a_k`` (default ones); devices with ``a_k = 0`` are ignored.
-    n_dual_iter, n_random, n_ascent_iter : int
-        Iterations of steps 1 and 3 and randomization draws of step 2.
+    n_dual_iter, n_random, n_ascent_iter, n_starts : int
+        Iterations of steps 1 and 3, randomization draws of step 2, starts of step 3.
     rng : None, int, SeedSequence or Generator
         Randomness for step 2.
 
@@ -344,7 +353,7 @@ def maxmin_beamformer(
         best_m = np.where(better[:, None], u, best_m)
         best_v = np.where(better, v_u, best_v)
         sub = np.abs(np.einsum("bn,bnk->bk", u.conj(), g)) ** 2
-        lam = lam * np.exp(-(2.0 / np.sqrt(t + 1.0)) * sub)
+        lam = lam * np.exp(-(20.0 / np.sqrt(t + 1.0)) * sub)
         lam = np.where(active, lam, 0.0)
         lam /= lam.sum(axis=-1, keepdims=True)
     m_avg /= n_dual_iter
@@ -357,11 +366,17 @@ def maxmin_beamformer(
              + 1j * rng.standard_normal((n_random, batch, n_rx))) / np.sqrt(2.0)
         candidates.extend(_normalize(np.einsum("bnm,rbm->rbn", root, z)))
     cand = np.stack(candidates)  # [C, batch, N]
-    # Step 3 from the n_starts best candidates of each realization (the problem has local
-    # optima), run side by side as one larger batch.
-    n_starts = min(n_starts, cand.shape[0])
-    top = np.argsort(-value(cand), axis=0)[:n_starts]  # [S, batch]
-    starts = np.take_along_axis(cand, top[..., None], axis=0).reshape(n_starts * batch, n_rx)
+    # Step 3 from several starts side by side as one larger batch (the problem has local
+    # optima): the best half of the candidates, and isotropic random directions for the rest
+    # (the best candidates tend to share one basin).
+    n_top = min((n_starts + 1) // 2, cand.shape[0])
+    top = np.argsort(-value(cand), axis=0)[:n_top]  # [S, batch]
+    starts = [np.take_along_axis(cand, top[..., None], axis=0)]
+    if n_starts > n_top:
+        iso = (rng.standard_normal((n_starts - n_top, batch, n_rx))
+               + 1j * rng.standard_normal((n_starts - n_top, batch, n_rx)))
+        starts.append(_normalize(iso))
+    starts = np.concatenate(starts).reshape(n_starts * batch, n_rx)
     m_s, v_s = _soft_min_ascent(
         np.tile(g, (n_starts, 1, 1)), np.tile(active, (n_starts, 1)), starts, n_ascent_iter
     )

@@ -96,7 +96,7 @@ def test_maxmin_single_device_is_matched_filter():
     np.testing.assert_allclose(res.upper_bound, res.value, rtol=1e-6)
 
 
-@pytest.mark.parametrize("n_dev", [2, 3, 5, 8])
+@pytest.mark.parametrize("n_dev", [2, 3, 5, 8, 12])
 def test_maxmin_against_exhaustive_search_two_antennas(n_dev):
     rng = np.random.default_rng(10 + n_dev)
     h = rayleigh(rng, (8, 2, n_dev))
