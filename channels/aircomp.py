@@ -46,6 +46,18 @@ unit-variance symbols" of :mod:`channels.power_control`), and the real form is
 forcing (``c_k = |a_k|``) and ``sigma^2 -> 0`` it is
 ``sum_k a_k^2 (2 - 2 m1)`` (complex) or ``sum_k a_k^2 (1 - 2 m1 + m2)`` (real).
 
+Derivation (real symbols; the complex case is the same with ``|.|^2`` in place of
+``Re{.}^2``): the coefficient of ``x_k`` in ``Re{y}/sqrt(eta)`` is
+``sign(a_k) c_k cos(phi_k) + Re{e_k b_k}/sqrt(eta)``, with ``Re{e_k b_k}`` zero-mean of
+variance ``sigma_e^2 p_k / 2`` and independent of ``phi_k`` and of ``x``; squaring the
+difference to ``a_k`` and averaging gives ``c_k^2 m2 - 2|a_k| c_k m1 + a_k^2 +
+sigma_e^2 p_k / (2 eta)``, and ``Re{n}`` adds ``sigma^2 / (2 eta)``. A wider phase range
+never lowers this MSE when ``c_k <= |a_k|`` (every policy except full power: the
+derivative in ``phi_max`` is ``(c_k / phi_max) E[(cos psi - cos phi_max)
+(2|a_k| - c_k (cos psi + cos phi_max))] >= 0``, ``psi ~ U[-phi_max, phi_max]``); with real
+symbols a device that overshoots (``c_k > |a_k|``) can gain from it, since ``cos phi``
+shrinks its amplitude toward the target.
+
 Multi-antenna receivers reduce to this scalar model through the beamformer ``m``
 (:mod:`channels.beamforming`): ``hhat_k -> m^H hhat_k``, ``sigma^2 -> sigma^2 ||m||^2``,
 ``sigma_e^2 -> sigma_e^2 ||m||^2``.

@@ -323,3 +323,59 @@ def test_registry_policy_feeds_the_sum():
     est = over_the_air_sum(rng.standard_normal((4, 5, 3)), h, pc, 0.1, rng)
     assert est.shape == (4, 3) and np.all(np.isfinite(est))
     np.testing.assert_allclose(aircomp_mse(h, pc, 0.1).mean, pc.mse, rtol=1e-10)
+
+
+# ----------------------------------------------------------------------------- properties
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_dev=st.integers(3, 6),
+    noise_var=st.floats(1e-6, 10.0),
+    phases=st.tuples(st.floats(0.0, np.pi), st.floats(0.0, np.pi)),
+    csi=st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1.0)),
+    symbols=st.sampled_from(["complex", "real"]),
+)
+def test_mse_is_nonnegative_and_grows_with_impairments(seed, n_dev, noise_var, phases, csi,
+                                                       symbols):
+    # For any channel: MSE >= 0; more CSI error never lowers it (linear, non-negative
+    # slope); a wider phase range never lowers it when no device overshoots its target
+    # (c_k <= |a_k|: every policy but full power; proof in channels.aircomp's docstring).
+    rng = np.random.default_rng(seed)
+    h = rayleigh(rng, (3, n_dev))
+    a = rng.choice([-2.0, -1.0, 0.0, 0.5, 1.0], size=n_dev)
+    lo_phi, hi_phi = sorted(phases)
+    lo_csi, hi_csi = sorted(csi)
+    for name, policy in POLICIES.items():
+        pc = policy(np.abs(h) ** 2, power=1.0, noise_var=noise_var, target=a)
+
+        def mse(phi, csi_var, pc=pc):
+            return aircomp_mse(h, pc, noise_var, phase_max=phi, csi_error_var=csi_var,
+                               symbols=symbols).mean
+
+        base = mse(lo_phi, lo_csi)
+        assert np.all(base >= -1e-12)
+        assert np.all(mse(lo_phi, hi_csi) >= base - 1e-9 * (1 + np.abs(base)))
+        if name != "full_power":
+            assert np.all(mse(hi_phi, lo_csi) >= base - 1e-9 * (1 + np.abs(base)))
+
+
+def test_real_symbols_overshoot_can_benefit_from_phase_error():
+    # The exception above, shown: one device arriving at 3x its target (c = 3, a = 1), real
+    # symbols: the MSE c^2 m2 - 2 c m1 + 1 is 4 at phi_max = 0 and lower at phi_max = 1.
+    h = np.array([[1.0 + 0j]])
+
+    class Overshoot:  # a deliberately bad allocation; any object with these fields works
+        power = np.array([[9.0]])
+        eta = np.array([1.0])
+        target = np.array([[1.0]])
+
+    at0 = aircomp_mse(h, Overshoot, 1e-9, symbols="real").mean[0]
+    m1, m2 = phase_moments(1.0)
+    at1 = aircomp_mse(h, Overshoot, 1e-9, symbols="real", phase_max=1.0).mean[0]
+    assert at0 == pytest.approx(4.0, abs=1e-8)
+    assert at1 == pytest.approx(9 * m2 - 6 * m1 + 1, abs=1e-8) and at1 < at0
