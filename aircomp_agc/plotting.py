@@ -9,6 +9,7 @@ Uses matplotlib's Agg backend (no display needed) and never touches global pyplo
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Mapping
@@ -130,6 +131,8 @@ def _draw(header: list[str], rows: list[list[Any]], spec: Mapping[str, Any], swe
     others = [c for c in swept if c not in (x, hue) and c in header]
     line_cols = ([hue] if hue else []) + others
     line_idx = [_column(header, c, "hue" if c == hue else "swept parameter") for c in line_cols]
+    refs = [spec["reference"]] if isinstance(spec.get("reference"), str) else list(
+        spec.get("reference") or ())
 
     fig = Figure(figsize=(6.4, 3.2 * len(ys) + 0.6), layout="constrained")
     axes = fig.subplots(len(ys), 1, squeeze=False)[:, 0]
@@ -139,6 +142,7 @@ def _draw(header: list[str], rows: list[list[Any]], spec: Mapping[str, Any], swe
         lo = header.index(f"{y}_ci_low") if has_ci else None
         hi = header.index(f"{y}_ci_high") if has_ci else None
         lines: dict[tuple, list[list[Any]]] = {}
+        colors: dict[tuple, Any] = {}
         for row in rows:
             lines.setdefault(tuple(row[i] for i in line_idx), []).append(row)
         for label_values, members in lines.items():
@@ -155,9 +159,12 @@ def _draw(header: list[str], rows: list[list[Any]], spec: Mapping[str, Any], swe
                     [max(0.0, _f(r[hi]) - v) for v, r in zip(vals, members, strict=True)],
                 ]
                 err = [[0.0 if math.isnan(e) else e for e in side] for side in err]
-                ax.errorbar(xs, vals, yerr=err, capsize=3, **style)
+                colors[label_values] = ax.errorbar(xs, vals, yerr=err, capsize=3,
+                                                   **style)[0].get_color()
             else:
-                ax.plot(xs, vals, **style)
+                colors[label_values] = ax.plot(xs, vals, **style)[0].get_color()
+        for ref, ls in zip(refs, itertools.cycle(_REF_STYLES)):
+            _draw_reference(ax, header, lines, xi, ref, line_cols, colors, ls)
         if spec.get("logx"):
             ax.set_xscale("log")
         if spec.get("logy"):
@@ -169,6 +176,34 @@ def _draw(header: list[str], rows: list[list[Any]], spec: Mapping[str, Any], swe
             ax.legend(fontsize="small")
     fig.suptitle(spec.get("title") or title_default)
     return fig
+
+
+_REF_STYLES = ("--", ":", "-.", (0, (6, 2, 1, 2, 1, 2)), (0, (1, 3)))
+
+
+def _draw_reference(ax, header, lines, xi, ref, line_cols, colors, style) -> None:
+    """Dashed reference curve(s) of metric ``ref``.
+
+    One dark line when several lines carry the same reference values (a theory curve that
+    does not depend on the hue), else one line per group in that group's colour.
+    """
+    ri = _column(header, f"{ref}_mean" if f"{ref}_mean" in header else ref, "reference")
+    curves = {}
+    for label_values, members in lines.items():
+        members = sorted(members, key=lambda r: _sort_key(r[xi]))
+        pts = [(r[xi], _f(r[ri])) for r in members if not math.isnan(_f(r[ri]))]
+        if pts:
+            curves[label_values] = pts
+    distinct = {tuple(c) for c in curves.values()}
+    if len(curves) > 1 and len(distinct) == 1:
+        xs, vals = zip(*next(iter(distinct)), strict=True)
+        ax.plot(xs, vals, linestyle=style, color="0.2", linewidth=1.2, label=ref)
+        return
+    for label_values, pts in curves.items():
+        xs, vals = zip(*pts, strict=True)
+        name = ", ".join(f"{c}={v}" for c, v in zip(line_cols, label_values, strict=True))
+        ax.plot(xs, vals, linestyle=style, linewidth=1.2, color=colors.get(label_values),
+                label=f"{ref} ({name})" if name else ref)
 
 
 def _f(v: Any) -> float:

@@ -47,7 +47,10 @@ SECTIONS = ("scenario", "params", "sweep", "trials", "figure")
 SCENARIO_KEYS = ("name", "experiment", "description", "seed")
 SWEEP_KEYS = ("mode", "axes")
 TRIALS_KEYS = ("n", "rel_tol", "metric", "min", "max", "batch")
-FIGURE_KEYS = ("x", "y", "hue", "logx", "logy", "title", "kind", "xlabel", "ylabel", "errorbars")
+FIGURE_KEYS = (
+    "x", "y", "hue", "logx", "logy", "title", "kind", "xlabel", "ylabel", "errorbars",
+    "reference",
+)
 FIGURE_KINDS = ("line", "scatter")
 _SLUG = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 # Characters str.splitlines() breaks on: none may appear raw in a message.
@@ -128,7 +131,9 @@ class FigureSpec:
     """The ``[figure]`` table: what ``aircomp-agc plot`` draws from ``results.csv``.
 
     ``x`` and ``hue`` name swept parameters; ``y`` names metrics (error bars from the CI
-    columns when present and ``errorbars`` is true); ``kind`` is ``"line"`` or ``"scatter"``.
+    columns when present and ``errorbars`` is true); ``kind`` is ``"line"`` or ``"scatter"``;
+    ``reference`` names metrics drawn as dashed reference curves on every panel (theory
+    values, closed forms): once in grey when every line has the same values, else per line.
     """
 
     x: str
@@ -141,11 +146,13 @@ class FigureSpec:
     xlabel: str | None = None
     ylabel: str | None = None
     errorbars: bool = True
+    reference: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``[figure]`` table, without unset entries (``y`` as a list)."""
+        """The ``[figure]`` table, without unset entries (``y`` and ``reference`` as lists)."""
         out = {k: getattr(self, k) for k in FIGURE_KEYS}
         out["y"] = list(self.y)
+        out["reference"] = list(self.reference) or None
         return {k: v for k, v in out.items() if v is not None}
 
 
@@ -394,6 +401,16 @@ class _Validator:
         if len(set(ys)) != len(ys):
             self.bad(("figure", "y"), "distinct metric names", y)
         out["y"] = tuple(ys)
+        if "reference" in f:
+            ref = f["reference"]
+            refs = [ref] if isinstance(ref, str) else ref
+            if not isinstance(refs, list) or not all(
+                isinstance(v, str) and v.strip() for v in refs
+            ):
+                self.bad(("figure", "reference"), "a metric name or a list of metric names", ref)
+            if len(set(refs)) != len(refs):
+                self.bad(("figure", "reference"), "distinct metric names", ref)
+            out["reference"] = tuple(refs)
         for key in ("logx", "logy", "errorbars"):
             if key in f:
                 out[key] = self.bool_(("figure", key), f[key])

@@ -1,0 +1,61 @@
+"""Reference (theory) curves in figures: one shared line, or one per group."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from aircomp_agc.engine import ScenarioError, parse_scenario
+from aircomp_agc.plotting import _draw
+
+HEADER = ["code", "w", "err_mean", "err_ci_low", "err_ci_high", "err_n", "theory", "closed"]
+ROWS = [
+    ["a", 1, 0.5, 0.4, 0.6, 10, 1.0, 0.45],
+    ["a", 2, 0.2, 0.1, 0.3, 10, 0.5, 0.25],
+    ["b", 1, 0.6, 0.5, 0.7, 10, 1.0, math.nan],
+    ["b", 2, 0.3, 0.2, 0.4, 10, 0.5, math.nan],
+]
+
+
+def _labels(fig):
+    return [line.get_label() for line in fig.axes[0].get_lines()
+            if not line.get_label().startswith("_")]
+
+
+def test_shared_reference_is_one_line_and_per_group_reference_keeps_the_group_colour():
+    spec = {"x": "w", "y": ["err"], "hue": "code", "reference": ["theory", "closed"]}
+    fig = _draw(HEADER, ROWS, spec, ["code", "w"], title_default="t")
+    labels = _labels(fig)
+    assert labels.count("theory") == 1  # identical across codes: drawn once
+    assert "closed (code=a)" in labels and "closed (code=b)" not in labels  # NaN: skipped
+    lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}
+    assert list(lines["theory"].get_ydata()) == [1.0, 0.5]
+    data = {c.get_label(): c[0] for c in fig.axes[0].containers}  # errorbar containers
+    assert lines["closed (code=a)"].get_color() == data["code=a"].get_color()
+
+
+def test_unknown_reference_column_is_a_clear_error():
+    spec = {"x": "w", "y": ["err"], "hue": "code", "reference": ["nope"]}
+    with pytest.raises(ValueError, match="reference 'nope' is not a column"):
+        _draw(HEADER, ROWS, spec, ["code", "w"], title_default="t")
+
+
+def test_scenario_validates_reference():
+    base = """
+[scenario]
+name = "x"
+experiment = "tests.engine_fixtures:cheap"
+seed = 1
+[sweep.axes]
+mu = [0.0, 1.0]
+[trials]
+n = 10
+[figure]
+x = "mu"
+y = "x"
+"""
+    ok = parse_scenario(base + 'reference = ["x"]\n')
+    assert ok.figure.reference == ("x",)
+    with pytest.raises(ScenarioError, match="reference"):
+        parse_scenario(base + "reference = [1]\n")
