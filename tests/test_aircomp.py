@@ -15,12 +15,8 @@ import numpy as np
 import pytest
 from scipy.special import ndtri
 
-from channels.aircomp import (
-    MSEEstimate,
-    aircomp_mse,
-    over_the_air_sum,
-    truncated_inversion_expected_mse,
-)
+from channels.aircomp import MSEEstimate, aircomp_mse, over_the_air_sum
+from channels.expected_mse import truncated_inversion_expected_mse
 from channels.impairments import phase_moments
 from channels.noise import (
     complex_noise,
