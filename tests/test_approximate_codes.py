@@ -14,6 +14,11 @@ import pytest
 import scipy.sparse as sp
 
 from aircomp_agc.coding import decode, decoding_error, decoding_errors, list_codes, make_code
+from aircomp_agc.coding.codes.bibd import (
+    bibd_lstsq_error,
+    bibd_lstsq_weight,
+    projective_plane,
+)
 from aircomp_agc.coding.codes.graph import (
     graph_decoder_bound,
     random_regular_graph,
@@ -384,3 +389,55 @@ def test_sgc_unbiased_under_bernoulli_stragglers():
     expected = sgc_expected_error(d, p)
     assert expected == code.info["expected_error"] == pytest.approx(0.3 / (3 * 0.7))
     assert _within(err.mean(), err.std(ddof=1) / math.sqrt(batch), expected)
+
+
+# --------------------------------------------------------------------------- bibd (extra)
+# ``codes/bibd.py`` registers "bibd" on import (imported at the top of this file until
+# codes/__init__.py imports it).
+
+
+@pytest.mark.parametrize("q", [2, 3, 5, 7])
+def test_projective_plane_is_a_symmetric_design(q):
+    M = projective_plane(q).toarray()
+    n, w = q * q + q + 1, q + 1
+    assert M.shape == (n, n) and np.all(M.sum(axis=0) == w) and np.all(M.sum(axis=1) == w)
+    np.testing.assert_array_equal(M @ M.T, (w - 1) * np.eye(n) + 1)
+    np.testing.assert_array_equal(M.T @ M, (w - 1) * np.eye(n) + 1)
+
+
+def test_bibd_ls_error_independent_of_straggler_set_exhaustive_fano():
+    """Fano plane (n = 7, w = 3): every one of the 127 nonempty responder sets has the LS
+    error of the closed form and the constant decoder w/(w-1+r)."""
+    code = make_code("bibd", n=7)
+    assert code.storage == 3 and code.info["q"] == 2
+    masks = ((np.arange(1, 128)[:, None] >> np.arange(7)) & 1).astype(bool)
+    errs = decoding_errors(code, masks, method="lstsq")
+    r = masks.sum(axis=1)
+    expected = np.array([bibd_lstsq_error(7, 3, int(x)) for x in r])
+    np.testing.assert_allclose(errs, expected, atol=1e-12)
+    for mask in masks[::9]:
+        a = decode(code, mask, method="lstsq")
+        np.testing.assert_allclose(a[mask], bibd_lstsq_weight(3, int(mask.sum())), rtol=1e-9)
+    assert expected[-1] == 0.0
+
+
+def test_bibd_ls_error_random_sets_q5_and_errors():
+    code = make_code("bibd", n=31, row_weight=6)
+    gen = np.random.default_rng(3)
+    mask = gen.random((40, 31)) < 0.6
+    mask[:, 0] = True
+    errs = decoding_errors(code, mask, method="lstsq")
+    one = np.array(
+        [
+            decoding_errors(code, m[None], "one-step", weight=bibd_lstsq_weight(6, int(m.sum())))[0]
+            for m in mask
+        ]
+    )
+    np.testing.assert_allclose(errs, one, atol=1e-10)
+    np.testing.assert_allclose(
+        errs, [bibd_lstsq_error(31, 6, int(x)) for x in mask.sum(axis=1)], atol=1e-10
+    )
+    with pytest.raises(ValueError, match=r"'n' parameter of make_code\('bibd'\).*7, 13, 31.*8"):
+        make_code("bibd", n=8)
+    with pytest.raises(ValueError, match=r"'row_weight' parameter.*\[6, 6\]; got 5"):
+        make_code("bibd", n=31, row_weight=5)
