@@ -166,7 +166,7 @@ def _draw(header: list[str], rows: list[list[Any]], spec: Mapping[str, Any], swe
         for ref, ls in zip(refs, itertools.cycle(_REF_STYLES)):
             _draw_reference(ax, header, lines, xi, ref, line_cols, colors, ls)
         if spec.get("logx"):
-            ax.set_xscale("log")
+            _log_x_axis(ax, sorted({_f(r[xi]) for r in rows if _is_number(r[xi])}))
         if spec.get("logy"):
             ax.set_yscale("log")
         ax.set_xlabel(spec.get("xlabel") or x)
@@ -204,6 +204,23 @@ def _draw_reference(ax, header, lines, xi, ref, line_cols, colors, style) -> Non
         name = ", ".join(f"{c}={v}" for c, v in zip(line_cols, label_values, strict=True))
         ax.plot(xs, vals, linestyle=style, linewidth=1.2, color=colors.get(label_values),
                 label=f"{ref} ({name})" if name else ref)
+
+
+def _log_x_axis(ax, values: list[float]) -> None:
+    """Log x axis labelled at the swept values (plain numbers) when there are few of them."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator, StrMethodFormatter
+
+    ax.set_xscale("log")
+    positive = [v for v in values if v > 0]
+    if 0 < len(positive) <= 12:
+        ax.xaxis.set_major_locator(FixedLocator(positive))
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def _f(v: Any) -> float:

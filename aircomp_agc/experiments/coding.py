@@ -86,8 +86,11 @@ def decoding_error_experiment(
     Returns
     -------
     dict
-        ``err`` [n_trials] per-trial mean error, ``storage`` (scalar) and ``closed_form``
-        (scalar: the known E[err] for this setting, NaN where none is implemented).
+        ``err`` [n_trials] per-trial mean error, ``storage`` (scalar), ``closed_form``
+        (scalar: the known E[err] for this setting, NaN where none is implemented), and two
+        reference scalars: ``source_text_rate`` = ``n / ((n - s) row_weight)`` (the source
+        text's O(1/((n-s) rho)) with constant 1) and ``s_over_n`` (the error of decoding
+        as if uncoded, i.e. of losing the stragglers' share).
     """
     model = (
         make_stragglers("fixed", s=s) if stragglers == "fixed"
@@ -108,7 +111,16 @@ def decoding_error_experiment(
         if stragglers == "fixed" and (code != "uncoded" or method == "one-step")
         else float("nan")
     )
-    return {"err": err, "storage": float(storage), "closed_form": closed}
+    fixed = stragglers == "fixed"
+    return {
+        "err": err,
+        "storage": float(storage),
+        "closed_form": closed,
+        # References for the source text's claim E[err] <= O(1/((n-s) rho)), rho n = row
+        # weight (constant 1), and the error of ignoring the stragglers, s/n.
+        "source_text_rate": n / ((n - s) * row_weight) if fixed else float("nan"),
+        "s_over_n": s / n if fixed else p,
+    }
 
 
 @register_experiment(
