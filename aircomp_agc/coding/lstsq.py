@@ -122,35 +122,47 @@ def cgls_batch(B: sp.csr_matrix, mask: np.ndarray, opts: dict) -> tuple[np.ndarr
     batch = M.shape[0]
     normA = np.sqrt(M @ np.asarray(B.multiply(B).sum(axis=1)).ravel())  # Frobenius
     normb = math.sqrt(k)
-    x = np.zeros((batch, n))
-    r = np.ones((batch, k))
-    s = M * (B @ r.T).T
-    p = s.copy()
-    gamma = np.sum(s * s, axis=1)
-    converged = gamma <= 0.0  # no responders: a = 0 is the solution
-    act = np.flatnonzero(~converged)
+    out = np.zeros((batch, n))
+    converged = ~mask.any(axis=1)  # no responders: a = 0 is the solution
+    cols = np.flatnonzero(~converged)
+    # Trials are columns ([n, width], [k, width]) so the sparse products need no copies;
+    # finished trials are frozen (zero step) and compacted away once half are done.
+    Mt = np.ascontiguousarray(M[cols].T)
+    nA = normA[cols]
+    X = np.zeros((n, cols.size))
+    R = np.ones((k, cols.size))
+    S = Mt * (B @ R)
+    P = S.copy()
+    gamma = np.sum(S * S, axis=0)
+    live = np.ones(cols.size, dtype=bool)
     for _ in range(maxiter):
-        if act.size == 0:
+        n_live = int(live.sum())
+        if n_live == 0:
             break
-        Ma, pa = M[act], p[act]
-        q = (Bt @ (Ma * pa).T).T
-        qq = np.sum(q * q, axis=1)
-        alpha = np.where(qq > 0, gamma[act] / np.where(qq > 0, qq, 1.0), 0.0)
-        x[act] += alpha[:, None] * pa
-        r[act] -= alpha[:, None] * q
-        sa = Ma * (B @ r[act].T).T
-        g_new = np.sum(sa * sa, axis=1)
-        rnorm = np.linalg.norm(r[act], axis=1)
-        xnorm = np.linalg.norm(x[act], axis=1)
-        done = (rnorm <= btol * normb + atol * normA[act] * xnorm) | (
-            np.sqrt(g_new) <= atol * normA[act] * rnorm
+        if n_live <= cols.size // 2:
+            out[cols[~live]] = X[:, ~live].T
+            cols, Mt, nA = cols[live], Mt[:, live], nA[live]
+            X, R, P, gamma = X[:, live], R[:, live], P[:, live], gamma[live]
+            live = np.ones(cols.size, dtype=bool)
+        Q = Bt @ (Mt * P)
+        qq = np.sum(Q * Q, axis=0)
+        alpha = np.where(live & (qq > 0), gamma / np.where(qq > 0, qq, 1.0), 0.0)
+        X += alpha * P
+        R -= alpha * Q
+        S = Mt * (B @ R)
+        g_new = np.sum(S * S, axis=0)
+        rnorm = np.linalg.norm(R, axis=0)
+        xnorm = np.linalg.norm(X, axis=0)
+        done = live & (
+            (rnorm <= btol * normb + atol * nA * xnorm) | (np.sqrt(g_new) <= atol * nA * rnorm)
         )
-        beta = g_new / np.where(gamma[act] > 0, gamma[act], 1.0)
-        p[act] = sa + beta[:, None] * pa
-        gamma[act] = g_new
-        converged[act[done]] = True
-        act = act[~done]
-    return x, converged
+        beta = np.where(gamma > 0, g_new / np.where(gamma > 0, gamma, 1.0), 0.0)
+        P = S + beta * P
+        gamma = g_new
+        converged[cols[done]] = True
+        live &= ~done
+    out[cols] = X.T
+    return out, converged
 
 
 def dense_errors(B: sp.csr_matrix, mask: np.ndarray) -> np.ndarray:
