@@ -8,7 +8,8 @@ One module per construction family:
 - :mod:`.random_sparse` -- the source text's signed sparse code and Bernoulli codes (BGC);
 - :mod:`.graph` -- codes from random d-regular graphs;
 - :mod:`.sgc` -- stochastic gradient coding;
+- :mod:`.bibd` -- symmetric designs (projective planes): error independent of who straggles;
 - :mod:`.uncoded` -- the uncoded baseline.
 """
 
-from . import cyclic, frc, graph, random_sparse, sgc, uncoded  # noqa: F401
+from . import bibd, cyclic, frc, graph, random_sparse, sgc, uncoded  # noqa: F401
