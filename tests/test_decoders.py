@@ -284,3 +284,18 @@ def test_method_and_option_validation():
         decoding_errors(code, np.ones(10, dtype=bool))
     with pytest.raises(ValueError, match=r"'a' parameter must have shape \(10,\)"):
         coefficients(code, [0], np.ones(3))
+
+
+def test_one_step_default_weight_is_unbiased_for_non_01_codes():
+    # Graph codes have B = A/d (rows sum to 1, not to d): the default one-step weight must
+    # be n/|T| so that E[c] = 1 over uniformly random responders (was off by a factor d).
+    from aircomp_agc.coding import coefficients, decode, make_stragglers
+
+    code = make_code("graph", n=60, row_weight=4, rng=3)
+    masks = make_stragglers("fixed", s=15).sample(60, 4000, rng=4)
+    cs = np.array([coefficients(code, m, decode(code, m, method="one-step")) for m in masks[:400]])
+    mean_c = cs.mean(axis=0)
+    # c_j = (n/|T|) * (#responding neighbours)/d has std <= sqrt(d)*(n/|T|)/d ~ 0.67 per draw;
+    # over 400 draws a per-partition mean is within 5 SE = 5 * 0.67 / 20 = 0.17 of 1.
+    assert np.abs(mean_c - 1.0).max() < 0.17
+    assert abs(mean_c.mean() - 1.0) < 1e-12  # every responder's row sums to 1: exact on average

@@ -18,10 +18,13 @@ Three decoders (``method``):
   a whole Monte-Carlo batch at once with a batched CGLS (per-trial step sizes, shared
   sparse products), falling back to stacked dense SVDs for trials that do not converge.
 - ``"one-step"``: a constant weight on responders, by default ``k / (w |T|)`` with ``w``
-  the mean row weight (Charles, Papailiopoulos, Ellenberg, "Approximate gradient coding
-  via sparse random graphs", 2017). For the uncoded baseline (``B = I``) this is the
-  unbiased rescaling ``n / |T|``; the least-squares decoder gives weight 1 (it ignores
-  the stragglers).
+  the mean row *sum* of ``B`` (the row weight for 0/1 codes; Charles, Papailiopoulos,
+  Ellenberg, "Approximate gradient coding via sparse random graphs", 2017), which makes
+  ``E[c] = 1`` under uniformly random responders for every code with balanced columns:
+  ``n / |T|`` for graph codes (``B = A/d``) and for the uncoded baseline (``B = I``),
+  ``1 / (d (1 - p))`` for SGC on average. Codes whose rows sum to zero have no such
+  weight (pass ``weight=``); for signed codes it is meaningless. For the uncoded baseline
+  the least-squares decoder gives weight 1 (it ignores the stragglers).
 - ``"exact"``: solves ``B_T^T a = 1`` and raises :class:`NotDecodableError` when the
   responder set cannot decode (Tandon, Lei, Dimakis, Karampatziakis, "Gradient coding",
   ICML 2017).
@@ -236,7 +239,13 @@ def _lstsq_single(code: Code, mask: np.ndarray, opts: dict, method: str = "lstsq
 def _one_step_weights(code: Code, n_resp: np.ndarray, weight: float | None) -> np.ndarray:
     if weight is not None:
         return np.full(n_resp.shape, float(weight))
-    w = code.B.nnz / code.n_workers  # mean row weight
+    w = float(code.B.sum()) / code.n_workers  # mean row sum: row weight for 0/1 codes
+    if abs(w) <= 1e-12 * max(code.B.nnz, 1) / code.n_workers:
+        raise ValueError(
+            f"The one-step decoder of code {code.name!r} needs an explicit 'weight': its rows "
+            f"sum to {w:.3g} on average, so no constant weight k/(w|T|) exists; got "
+            "weight=None."
+        )
     with np.errstate(divide="ignore"):
         return np.where(n_resp > 0, code.n_partitions / (w * np.maximum(n_resp, 1)), 0.0)
 
@@ -282,7 +291,7 @@ def decode(code: Code, responders, method: str = "lstsq", **options) -> np.ndarr
         tolerances, default 1e-12), ``maxiter``. Replica-group codes (``frc``,
         ``approx-frc``, ``uncoded``) use their closed form whatever the solver.
         ``"one-step"``: ``a_i = weight`` on responders, default ``k / (w |T|)`` with
-        ``w = nnz(B) / n_workers``; option ``weight``.
+        ``w = sum(B) / n_workers`` (mean row sum); option ``weight``.
         ``"exact"``: ``B_T^T a = 1``; option ``tol`` (default 1e-6) on the relative
         residual ``||B_T^T a - 1|| / sqrt(k)``, plus the ``lstsq`` solver options.
 
