@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
+import json
 import platform
 import subprocess
 import time
@@ -28,9 +29,9 @@ from typing import Any
 from .executors import Executor, SerialExecutor, make_executor
 from .progress import Progress, RunInterrupted
 from .results import RECORD_VERSION, ResultsStore, fingerprint, tidy_table, write_csv
-from .runner import PointResult, PointTask, StoppingRule, compute_point
+from .runner import ExperimentError, PointResult, PointTask, StoppingRule, compute_point
 
-__all__ = ["RunResult", "run_scenario"]
+__all__ = ["RunResult", "check_points", "run_scenario"]
 
 _VERSIONED = (
     "aircomp-agc",
@@ -160,6 +161,7 @@ def run_scenario(
     start = time.perf_counter()
     rule = StoppingRule.from_spec(scenario.trials)
     points = scenario.points()
+    check_points(scenario.experiment_fn(), points)
     keys = [scenario.point_key(p) for p in points]
     params_by_key = dict(zip(keys, points, strict=True))
     identity = {
@@ -255,6 +257,26 @@ def run_scenario(
         reused=reused,
         wall_seconds=time.perf_counter() - start,
     )
+
+
+def check_points(fn: Any, points: Sequence[dict[str, Any]]) -> None:
+    """Run the experiment's parameter check (``fn.check``) on every point, before any work.
+
+    Raises
+    ------
+    ExperimentError
+        Naming the first offending point and what is wrong with it (one line).
+    """
+    check = getattr(fn, "check", None)
+    if check is None:
+        return
+    for params in points:
+        try:
+            check(**params)
+        except (ValueError, TypeError) as exc:
+            point = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ExperimentError(f"Point {point}: {first}") from None
 
 
 def _stop(results: Any, runner: Executor, owned: bool) -> None:

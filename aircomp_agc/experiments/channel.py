@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from channels import make_channel
+from channels._checks import check_int, check_real
 from channels.aircomp import aircomp_mse
 from channels.noise import noise_var_from_snr_db
 from channels.power_control import make_power_control
@@ -17,9 +18,35 @@ from .registry import register_experiment
 __all__ = ["aircomp_mse_experiment"]
 
 
+def _check_aircomp_mse(
+    *, channel="rayleigh", policy="optimal_power", n_devices=20, snr_db=10.0, power=1.0,
+    gain_threshold=0.1, keep=0, csi_error_var=0.0, phase_max=0.0, monte_carlo_check=False,
+) -> None:
+    """Reject a point before any computation (names, ranges, policy parameters)."""
+    owner = "experiment 'aircomp-mse'"
+    make_channel(channel)
+    n_devices = check_int("n_devices", n_devices, low=1, owner=owner)
+    check_real("snr_db", snr_db, owner=owner)
+    check_real("power", power, low=0.0, low_open=True, owner=owner)
+    check_real("gain_threshold", gain_threshold, low=0.0, low_open=True, owner=owner)
+    check_int("keep", keep, low=0, high=n_devices, owner=owner)
+    check_real("csi_error_var", csi_error_var, low=0.0, owner=owner)
+    check_real("phase_max", phase_max, low=0.0, high=float(np.pi), owner=owner)
+    make_power_control(policy, **_policy_params(policy, gain_threshold, keep))
+
+
+def _policy_params(policy: str, gain_threshold: float, keep: int) -> dict:
+    if policy == "truncated_inversion":
+        return {"gain_threshold": gain_threshold}
+    if policy == "threshold_scheduling" and keep > 0:
+        return {"keep": keep}
+    return {}
+
+
 @register_experiment(
     "aircomp-mse",
     summary="MSE of the over-the-air sum per realization for a channel and power-control policy",
+    check=_check_aircomp_mse,
 )
 def aircomp_mse_experiment(
     *,
@@ -55,12 +82,7 @@ def aircomp_mse_experiment(
         ``mse_mc`` (a simulation of the same realizations, the check of the closed form).
     """
     noise_var = noise_var_from_snr_db(snr_db, power)
-    params = {}
-    if policy == "truncated_inversion":
-        params["gain_threshold"] = gain_threshold
-    if policy == "threshold_scheduling" and keep > 0:
-        params["keep"] = keep
-    pc_fn = make_power_control(policy, **params)
+    pc_fn = make_power_control(policy, **_policy_params(policy, gain_threshold, keep))
     g_draw, g_mc = rng.spawn(2)
     draw = make_channel(channel).draw(n_trials, n_devices, rng=g_draw)
     h = draw.h[:, 0, :]  # one receive antenna: [batch, K]

@@ -10,7 +10,9 @@ from math import comb
 
 import numpy as np
 
-from ..coding import decoding_errors, make_code
+from .._checks import check_choice, check_int, check_real
+from ..coding import decoding_errors, list_codes, make_code
+from ..coding.decoders import METHODS
 from ..coding.frontier import (
     exact_storage,
     log_storage,
@@ -58,9 +60,31 @@ def _builder(code: str, n: int, s: int, row_weight: int):
     return (lambda rng: make_code(code, rng=rng, **kwargs)), True
 
 
+_STRAGGLER_MODELS = ("fixed", "bernoulli")
+
+
+def _check_decoding_error(
+    *, code="bgc", n=100, s=20, row_weight=5, stragglers="fixed", p=0.2, method="lstsq",
+    sets_per_code=20,
+) -> None:
+    """Reject a point before any computation: build its code once and check the rest."""
+    owner = "experiment 'decoding-error'"
+    check_choice("stragglers", stragglers, _STRAGGLER_MODELS, owner=owner)
+    check_choice("method", method, METHODS, owner=owner)
+    check_int("sets_per_code", sets_per_code, low=1, owner=owner)
+    n = check_int("n", n, low=1, owner=owner)
+    if stragglers == "fixed":
+        check_int("s", s, low=0, high=n - 1, owner=owner)
+    else:
+        check_real("p", p, low=0.0, high=1.0, high_open=True, owner=owner)
+    build, _ = _builder(code, n, s, row_weight)
+    build(np.random.default_rng(0))  # construction-specific rules (divisibility, parity)
+
+
 @register_experiment(
     "decoding-error",
     summary="Normalized decoding error ||B_T^T a - 1||^2/k of a code under random stragglers",
+    check=_check_decoding_error,
 )
 def decoding_error_experiment(
     *,
@@ -92,11 +116,8 @@ def decoding_error_experiment(
         text's O(1/((n-s) rho)) with constant 1) and ``s_over_n`` (the error of decoding
         as if uncoded, i.e. of losing the stragglers' share).
     """
-    model = (
-        make_stragglers("fixed", s=s) if stragglers == "fixed"
-        else make_stragglers("bernoulli", p=p) if stragglers == "bernoulli"
-        else make_stragglers(stragglers)  # raises with the list of valid names
-    )
+    model = make_stragglers("fixed", s=s) if stragglers == "fixed" else make_stragglers(
+        "bernoulli", p=p)
     build, randomized = _builder(code, n, s, row_weight)
     seeds = rng.spawn(n_trials)
     err = np.empty(n_trials)
@@ -123,9 +144,25 @@ def decoding_error_experiment(
     }
 
 
+def _check_storage_frontier(
+    *, family="bgc", n=200, s=40, epsilon=0.01, method="lstsq", confidence=0.95, batch_size=50,
+) -> None:
+    owner = "experiment 'storage-frontier'"
+    approximate = [c for c, fam, _ in list_codes() if fam == "approximate"]
+    check_choice("family", family, approximate, owner=owner)
+    n = check_int("n", n, low=2, owner=owner)
+    check_int("s", s, low=1, high=n - 1, owner=owner)
+    check_real("epsilon", epsilon, low=0.0, high=1.0, low_open=True, owner=owner)
+    check_choice("method", method, METHODS, owner=owner)
+    check_real("confidence", confidence, low=0.0, high=1.0, low_open=True, high_open=True,
+               owner=owner)
+    check_int("batch_size", batch_size, low=2, owner=owner)
+
+
 @register_experiment(
     "storage-frontier",
     summary="Smallest storage meeting E[err] <= epsilon, with the theory curves",
+    check=_check_storage_frontier,
 )
 def storage_frontier_experiment(
     *,

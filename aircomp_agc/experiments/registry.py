@@ -59,7 +59,11 @@ _NOT_EXPERIMENT_MODULES = frozenset({"registry"})
 
 
 def register_experiment(
-    name: str, *, summary: str = "", overwrite: bool = False
+    name: str,
+    *,
+    summary: str = "",
+    overwrite: bool = False,
+    check: Callable[..., None] | None = None,
 ) -> Callable[[Experiment], Experiment]:
     """Decorator registering ``fn`` as the experiment ``name``.
 
@@ -71,6 +75,11 @@ def register_experiment(
         One line for ``aircomp-agc list experiments`` (default: the docstring's first line).
     overwrite : bool, optional
         Replace an experiment already registered under ``name``.
+    check : callable, optional
+        ``check(**params)`` raising ``ValueError``/``TypeError`` for parameter values the
+        experiment cannot run with (ranges, names, combinations). The engine calls it on
+        every sweep point before computing anything; it is stored as ``fn.check``, which a
+        user's ``module:function`` experiment may also define itself.
 
     Raises
     ------
@@ -81,6 +90,8 @@ def register_experiment(
 
     def add(fn: Experiment) -> Experiment:
         _check_signature(fn, f"experiment '{name}'")
+        if check is not None:
+            fn.check = check  # type: ignore[attr-defined]
         EXPERIMENTS.register(name, fn, summary=summary, overwrite=overwrite)
         return fn
 
