@@ -87,3 +87,9 @@ def test_check_points_names_the_point():
     fn = get_experiment("aircomp-mse")
     with pytest.raises(ExperimentError, match=r'Point \{.*"power":-1.*\(0, inf\)'):
         check_points(fn, [{"power": -1.0}])
+
+
+def test_storage_frontier_rejects_families_needing_more_parameters():
+    fn = get_experiment("storage-frontier")
+    with pytest.raises(ExperimentError, match="'sgc' also requires 'p'"):
+        check_points(fn, [{"family": "sgc", "n": 50, "s": 10, "epsilon": 0.1}])

@@ -150,6 +150,15 @@ def _check_storage_frontier(
     owner = "experiment 'storage-frontier'"
     approximate = [c for c, fam, _ in list_codes() if fam == "approximate"]
     check_choice("family", family, approximate, owner=owner)
+    required = [
+        name for name, prm in code_parameters(family).items()
+        if prm.default is prm.empty and name not in ("n", "row_weight")
+    ]
+    if required:
+        raise ValueError(
+            f"The 'family' parameter of {owner} must be a code built from n and row_weight "
+            f"alone; {family!r} also requires {', '.join(repr(r) for r in required)}."
+        )
     n = check_int("n", n, low=2, owner=owner)
     check_int("s", s, low=1, high=n - 1, owner=owner)
     check_real("epsilon", epsilon, low=0.0, high=1.0, low_open=True, owner=owner)
