@@ -19,3 +19,12 @@ def test_readme_python_blocks_run(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          cwd=tmp_path, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
+
+
+def test_readme_scenario_example_is_a_valid_scenario():
+    from aircomp_agc.engine.scenario import parse_scenario
+
+    text = (ROOT / "README.md").read_text()
+    (block,) = re.findall(r"```toml\n(.*?)```", text, flags=re.S)
+    scenario = parse_scenario(block)
+    assert scenario.experiment == "decoding-error" and scenario.n_points == 2 * 10
