@@ -41,7 +41,7 @@ os.chdir(ROOT)
 
 from aircomp_agc.engine.run import run_scenario  # noqa: E402
 from aircomp_agc.engine.scenario import parse_scenario  # noqa: E402
-from tests.engine_fixtures import cheap  # noqa: E402
+from tests.engine_fixtures import busy, cheap  # noqa: E402
 
 CHEAP = """
 [scenario]
@@ -68,20 +68,54 @@ n = {trials}
 """
 
 
-def overhead(points: int, trials: int, repeat: int) -> tuple[float, float, float, float]:
+BUSY_POINTS = """
+[scenario]
+name = "bench-overhead-busy"
+experiment = "tests.engine_fixtures:busy"
+description = "engine overhead, points of a few ms"
+seed = 1
+[params]
+size = {size}
+[sweep]
+mode = "zip"
+[sweep.axes]
+tag = {{ range = [0, {last}, 1] }}
+[trials]
+n = {trials}
+"""
+
+
+def busy_tagged(*, rng, n_trials, size=200, tag=0):
+    """``busy`` with a dummy ``tag`` so 1,000 points can share one matrix size."""
+    return busy(rng=rng, n_trials=n_trials, size=size)
+
+
+def overhead(
+    points: int, trials: int, repeat: int, *, size: int | None = None
+) -> tuple[float, float, float, float]:
     """Best-of-``repeat`` wall and CPU seconds: direct loop, and the engine (serial).
+
+    ``size=None`` times the ``cheap`` experiment (Gaussian samples: the engine's CI costs as
+    much per sample as drawing them); a ``size`` times ``busy`` (eigensolves of that size,
+    i.e. points whose cost is the work, as in real studies).
 
     CPU time (``time.process_time``, this process and its threads) is reported too because
     wall time is at the mercy of other load on a shared machine.
     """
-    sc = parse_scenario(CHEAP.format(points=points, trials=trials))
+    if size is None:
+        sc = parse_scenario(CHEAP.format(points=points, trials=trials))
+        fn = cheap
+    else:
+        text = BUSY_POINTS.format(size=size, last=points - 1, trials=trials)
+        sc = parse_scenario(text.replace("tests.engine_fixtures:busy", "__main__:busy_tagged"))
+        fn = busy_tagged
     params = sc.points()
     direct = engine = direct_cpu = engine_cpu = float("inf")
     for _ in range(repeat):
         rng = np.random.default_rng(1)
         t0, c0 = time.perf_counter(), time.process_time()
         for p in params:
-            cheap(rng=rng, n_trials=trials, **p)
+            fn(rng=rng, n_trials=trials, **p)
         direct = min(direct, time.perf_counter() - t0)
         direct_cpu = min(direct_cpu, time.process_time() - c0)
         with tempfile.TemporaryDirectory() as tmp:
@@ -115,18 +149,20 @@ def main(argv: list[str] | None = None) -> int:
     load = f"{os.getloadavg()[0]:.1f}"
     points = 1000
     trial_counts = (1_000, 10_000, 100_000) if not args.quick else (1_000, 10_000)
-    print(f"1) engine overhead, serial, {points} points of 'cheap' (best of {args.repeat})")
+    print(f"1) engine overhead, serial, {points} points (best of {args.repeat})")
     print(
-        f"   {'n_trials':>8}  {'direct s':>9}  {'engine s':>9}  {'overhead':>9}  {'us/point':>9}"
-        f"  {'CPU overhead':>12}  {'CPU us/point':>12}"
+        f"   {'points, trials':>16}  {'direct s':>9}  {'engine s':>9}  {'overhead':>9}"
+        f"  {'us/point':>9}  {'CPU overhead':>12}  {'CPU us/point':>12}"
     )
-    for trials in trial_counts:
-        direct, engine, direct_cpu, engine_cpu = overhead(points, trials, args.repeat)
+    rows = [(f"cheap {t}", t, None) for t in trial_counts]
+    rows.append(("busy 60x60 x20", 20, 60))  # points of a few ms, cost = work
+    for label, trials, size in rows:
+        direct, engine, direct_cpu, engine_cpu = overhead(points, trials, args.repeat, size=size)
         ratio, cpu_ratio = engine / direct - 1, engine_cpu / direct_cpu - 1
         per_point = (engine - direct) / points * 1e6
         cpu_per_point = (engine_cpu - direct_cpu) / points * 1e6
         print(
-            f"   {trials:>8}  {direct:>9.3f}  {engine:>9.3f}  {ratio:>8.1%}  {per_point:>9.0f}"
+            f"   {label:>16}  {direct:>9.3f}  {engine:>9.3f}  {ratio:>8.1%}  {per_point:>9.0f}"
             f"  {cpu_ratio:>11.1%}  {cpu_per_point:>12.0f}"
         )
     n_points, trials, size = (8, 10, 150) if args.quick else (40, 40, 200)

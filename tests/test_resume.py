@@ -47,8 +47,13 @@ def _write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
     return path
 
 
-def _records(directory: Path) -> list[Path]:
-    return sorted((directory / "points").glob("*.json"))
+def _records(directory: Path) -> list[bytes]:
+    """The complete record lines of a run's ``points.jsonl`` (none before it exists)."""
+    try:
+        data = (directory / "points.jsonl").read_bytes()
+    except FileNotFoundError:
+        return []
+    return [line for line in data.split(b"\n")[:-1] if line]
 
 
 def test_sigkill_mid_run_then_resume_gives_identical_csv(tmp_path):
@@ -136,16 +141,20 @@ def test_torn_records_are_recomputed_and_extended_sweeps_reuse_points(tmp_path):
                        executor="serial")
     first = run_scenario(parse_scenario(text.format(last=3)), results_dir=tmp_path,
                          executor="serial")
+    path = first.directory / "points.jsonl"
     records = _records(first.directory)
-    records[0].write_bytes(b"")  # what an OS crash before fsync can leave
-    records[1].write_bytes(records[1].read_bytes()[:40])
-    (first.directory / "points" / ".abc.json.123.tmp").write_bytes(b"{")  # killed mid-write
+    assert len(records) == 4
+    # What an OS crash before fsync can leave: a lost record, a torn one, a torn tail.
+    path.write_bytes(records[1][:40] + b"\n" + records[2] + b"\n" + records[3] + b"\n"
+                     + records[0][:25])
     (first.directory / "manifest.json").unlink()  # killed before the first manifest write
     resumed = run_scenario(parse_scenario(text.format(last=5)), results_dir=tmp_path,
                            executor="serial", resume=True)
     assert (resumed.reused, resumed.computed) == (2, 4)
     assert resumed.csv_path.read_text() == ref.csv_path.read_text()
-    assert not list((first.directory / "points").glob(".*.tmp"))
+    lines = path.read_bytes().split(b"\n")
+    assert lines[-1] == b"" and all(json.loads(line) for line in lines[:-1])  # no torn line left
+    assert len(lines) - 1 == 6
     header, rows = read_table(resumed.csv_path)
     assert header == ["x", "v_mean", "v_ci_low", "v_ci_high", "v_n", "x2"]
     assert [r[0] for r in rows] == [0, 1, 2, 3, 4, 5] and rows[3][-1] == 9
