@@ -61,9 +61,6 @@ class PowerControl:
         forcing is infeasible because a device with ``a_k != 0`` has ``|h_k|^2 = 0``.
     mse : [...], float
         Sum-estimation MSE ``E|f - sum_k a_k x_k|^2`` for unit-variance symbols (analytic).
-    scheduled : [..., K], bool
-        Devices that transmit (``power > 0``). Unscheduled devices with ``a_k != 0`` are
-        misses: they become stragglers for the layer above.
     target : [..., K], float
         Per-device target coefficients ``a_k`` (sign included).
     gain2 : [..., K], float
@@ -80,7 +77,6 @@ class PowerControl:
     power: np.ndarray
     eta: np.ndarray
     mse: np.ndarray
-    scheduled: np.ndarray
     target: np.ndarray
     gain2: np.ndarray
     noise_var: np.ndarray
@@ -89,6 +85,14 @@ class PowerControl:
 
     def __post_init__(self) -> None:
         check_choice("constraint", self.constraint, CONSTRAINTS, owner="PowerControl")
+
+    @property
+    def scheduled(self) -> np.ndarray:
+        """``[..., K]`` bool: devices that transmit (``power > 0``).
+
+        Unscheduled devices with ``a_k != 0`` are misses: stragglers for the layer above.
+        """
+        return self.power > 0
 
     @property
     def n_devices(self) -> int:

@@ -234,7 +234,6 @@ def regularized_inversion(
         power=pw,
         eta=eta,
         mse=mse,
-        scheduled=pw > 0,
         target=a,
         gain2=g,
         noise_var=s2,

@@ -122,7 +122,6 @@ def threshold_scheduling(
         power=inner_pc.power,
         eta=inner_pc.eta,
         mse=inner_pc.mse + miss,
-        scheduled=inner_pc.scheduled,
         target=a,
         gain2=g,
         noise_var=s2,

@@ -181,7 +181,6 @@ def truncated_inversion(
         power=pw.astype(g.dtype, copy=False),
         eta=rho0,
         mse=mse.astype(g.dtype, copy=False),
-        scheduled=sched,
         target=a,
         gain2=g,
         noise_var=s2,

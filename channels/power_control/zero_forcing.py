@@ -76,7 +76,6 @@ def zero_forcing(gain2, *, power, noise_var, target=None) -> PowerControl:
         power=pw,
         eta=eta,
         mse=mse,
-        scheduled=pw > 0,
         target=a,
         gain2=g,
         noise_var=s2,
