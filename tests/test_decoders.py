@@ -299,3 +299,44 @@ def test_one_step_default_weight_is_unbiased_for_non_01_codes():
     # over 400 draws a per-partition mean is within 5 SE = 5 * 0.67 / 20 = 0.17 of 1.
     assert np.abs(mean_c - 1.0).max() < 0.17
     assert abs(mean_c.mean() - 1.0) < 1e-12  # every responder's row sums to 1: exact on average
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("approx-frc", {"n": 12, "row_weight": 3}), ("bgc", {"n": 40, "row_weight": 4, "rng": 1}),
+     ("graph", {"n": 30, "row_weight": 4, "rng": 2}), ("cyclic-mds", {"n": 15, "s": 4})],
+)
+def test_decoding_vectors_and_realized_errors_match_single_calls(name, params):
+    from aircomp_agc.coding import (
+        coefficients,
+        decode,
+        decoding_vectors,
+        make_stragglers,
+        realized_error,
+        realized_errors,
+    )
+
+    code = make_code(name, **params)
+    n = code.n_workers
+    masks = make_stragglers("fixed", s=3).sample(n, 25, rng=5)
+    a = decoding_vectors(code, masks, method="lstsq")
+    assert a.shape == (25, n) and np.all(a[~masks] == 0.0)  # zero off the responders
+    for b in range(25):  # the fit c = B_T^T a is unique even where a is not
+        c_batch = coefficients(code, masks[b], a[b])
+        c_single = coefficients(code, masks[b], decode(code, masks[b], method="lstsq"))
+        np.testing.assert_allclose(c_batch, c_single, atol=1e-8)
+    g = np.random.default_rng(6).standard_normal((25, code.n_partitions, 7))
+    batched = realized_errors(code, masks, g)
+    single = [realized_error(code, masks[b], g[b]) for b in range(25)]
+    np.testing.assert_allclose(batched, single, rtol=1e-7, atol=1e-12)
+    shared = realized_errors(code, masks, g[0])  # gradients shared by every trial
+    np.testing.assert_allclose(shared[3], realized_error(code, masks[3], g[0]), rtol=1e-7,
+                               atol=1e-12)
+
+
+def test_replica_group_vectors_split_the_weight_among_responders():
+    from aircomp_agc.coding import decoding_vectors
+
+    code = make_code("frc", n=6, s=2)  # groups {0,1,2}, {3,4,5}
+    mask = np.array([[True, True, False, True, False, False]])
+    np.testing.assert_allclose(decoding_vectors(code, mask)[0], [0.5, 0.5, 0, 1, 0, 0])

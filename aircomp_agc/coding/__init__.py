@@ -22,7 +22,9 @@ from .decoders import (
     decode,
     decoding_error,
     decoding_errors,
+    decoding_vectors,
     realized_error,
+    realized_errors,
 )
 from .frontier import (
     FrontierPoint,
@@ -54,9 +56,11 @@ __all__ = [
     "decode",
     "decoding_error",
     "decoding_errors",
+    "decoding_vectors",
     "list_codes",
     "make_code",
     "realized_error",
+    "realized_errors",
     "register_code",
     # straggler models, Monte Carlo, storage frontier
     "STRAGGLERS",

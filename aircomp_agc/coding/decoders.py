@@ -46,7 +46,7 @@ import scipy.sparse as sp
 
 from .._checks import check_choice, check_int, check_real
 from .base import Code
-from .lstsq import block_lsmr_errors, cgls_batch, dense_errors, lsmr_lstsq, svd_lstsq
+from .lstsq import block_lsmr_vectors, cgls_batch, dense_vectors, lsmr_lstsq, svd_lstsq
 
 __all__ = [
     "BATCH_DENSE_MAX_ENTRIES",
@@ -58,7 +58,9 @@ __all__ = [
     "decode",
     "decoding_error",
     "decoding_errors",
+    "decoding_vectors",
     "realized_error",
+    "realized_errors",
     "responder_mask",
 ]
 
@@ -365,8 +367,8 @@ def decoding_error(code: Code, responders, method: str = "lstsq", **options) -> 
     return float(np.sum((c - 1.0) ** 2) / code.n_partitions)
 
 
-def decoding_errors(code: Code, responders_mask, method: str = "lstsq", **options) -> np.ndarray:
-    """Normalized decoding errors for a batch of responder sets, vectorized.
+def decoding_vectors(code: Code, responders_mask, method: str = "lstsq", **options) -> np.ndarray:
+    """Decoding vectors for a batch of responder sets, vectorized.
 
     Parameters
     ----------
@@ -375,8 +377,9 @@ def decoding_errors(code: Code, responders_mask, method: str = "lstsq", **option
         Row ``b`` marks the responders of trial ``b``.
     method : {"lstsq", "one-step", "exact"}
         As in :func:`decode`. ``"lstsq"`` solves all trials together: replica-group codes
-        in closed form; otherwise (``solver="auto"``) a stacked dense SVD when
-        ``k * n_workers <=`` :data:`BATCH_DENSE_MAX_ENTRIES`, else a batched CGLS over
+        in closed form (weight ``1/h`` on each of a covered group's ``h`` responders);
+        otherwise (``solver="auto"``) a stacked dense SVD when ``k * n_workers <=``
+        :data:`BATCH_DENSE_MAX_ENTRIES`, else a batched CGLS over
         ``A_b = B^T diag(mask_b)`` (``"cgls"``, also used for ``"lsmr"``), redoing the
         trials that fail to converge with the dense SVD (ill-conditioned exact codes) when
         ``k * n_workers <=`` :data:`DENSE_FALLBACK_ENTRIES`. ``"block-lsmr"`` solves one
@@ -388,72 +391,95 @@ def decoding_errors(code: Code, responders_mask, method: str = "lstsq", **option
 
     Returns
     -------
-    err : float64 ndarray [batch]
-        ``||B_T^T a - 1||^2 / k`` per trial.
+    a : float64 ndarray [batch, n_workers]
+        Zero off each trial's responders.
     """
-    method = check_choice("method", method, METHODS, owner="decoding_errors")
+    method = check_choice("method", method, METHODS, owner="decoding_vectors")
     opts = _options(method, options)
     mask = _batch_mask(code, responders_mask)
-    k = code.n_partitions
     if mask.shape[0] == 0:
-        return np.zeros(0)
+        return np.zeros((0, code.n_workers))
     if method == "one-step":
         w = _one_step_weights(code, mask.sum(axis=1), opts.get("weight"))
-        a = mask * w[:, None]
-        c = (code.B.T @ a.T).T  # [batch, k]
-        return np.sum((c - 1.0) ** 2, axis=1) / k
+        return mask * w[:, None]
     groups = _frc_groups(code)
     if groups is not None:
-        err = _group_errors(code, mask, groups)
+        a = _group_vectors(mask, groups)
     else:
-        solver = opts.get("solver", "auto")
-        if solver == "auto":
-            limit = BATCH_DENSE_MAX_ENTRIES if method == "lstsq" else DENSE_FALLBACK_ENTRIES
-            solver = "dense" if k * code.n_workers <= limit else "cgls"
-        if solver == "dense":
-            err = dense_errors(code.B, mask)
-        else:
-            if solver == "block-lsmr":
-                err, converged = block_lsmr_errors(code.B, mask, opts)
-            else:  # "cgls" and "lsmr": batched CGLS (a per-trial LSMR loop is slower)
-                a, converged = cgls_batch(code.B, mask, opts)
-                c = (code.B.T @ a.T).T
-                err = np.sum((c - 1.0) ** 2, axis=1) / k
-            redo = ~converged & (opts.get("solver", "auto") == "auto")
-            if redo.any() and k * code.n_workers <= DENSE_FALLBACK_ENTRIES:
-                err[redo] = dense_errors(code.B, mask[redo])
-            elif (~converged).any():
-                warnings.warn(
-                    f"The iterative solver did not converge for code {code.name!r} on "
-                    f"{int((~converged).sum())} of {mask.shape[0]} trials; the "
-                    "least-squares errors may be overestimated (ill-conditioned B_T).",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
+        a = _solve_batch(code, mask, opts, method)
     if method == "exact":
-        tol = opts.get("tol", 1e-6)
-        failed = np.flatnonzero(~(np.sqrt(err) <= tol))
-        if failed.size:
-            b = int(failed[0])
-            raise NotDecodableError(
-                f"Not decodable: {failed.size} of {mask.shape[0]} trials cannot decode "
-                f"exactly; first is trial {b} with {int(mask[b].sum())} of "
-                f"{code.n_workers} responders (stragglers: "
-                f"{np.flatnonzero(~mask[b]).tolist()}), relative residual "
-                f"{math.sqrt(err[b]):.3g} > tol={tol:g}."
-            )
-    return err
+        _check_exact(code, mask, _errors(code, a), opts.get("tol", 1e-6))
+    return a
 
 
-def _group_errors(code: Code, mask: np.ndarray, groups: np.ndarray) -> np.ndarray:
+def decoding_errors(code: Code, responders_mask, method: str = "lstsq", **options) -> np.ndarray:
+    """Normalized decoding errors ``||B_T^T a - 1||^2 / k`` for a batch of responder sets.
+
+    The Monte-Carlo workhorse: :func:`decoding_vectors` (same parameters), then
+    ``c = B^T a`` for the whole batch in one sparse product.
+
+    Returns
+    -------
+    err : float64 ndarray [batch]
+    """
+    return _errors(code, decoding_vectors(code, responders_mask, method, **options))
+
+
+def _errors(code: Code, a: np.ndarray) -> np.ndarray:
+    c = (code.B.T @ a.T).T  # [batch, k]
+    return np.sum((c - 1.0) ** 2, axis=1) / code.n_partitions
+
+
+def _solve_batch(code: Code, mask: np.ndarray, opts: dict, method: str) -> np.ndarray:
+    k = code.n_partitions
+    solver = opts.get("solver", "auto")
+    if solver == "auto":
+        limit = BATCH_DENSE_MAX_ENTRIES if method == "lstsq" else DENSE_FALLBACK_ENTRIES
+        solver = "dense" if k * code.n_workers <= limit else "cgls"
+    if solver == "dense":
+        return dense_vectors(code.B, mask)
+    if solver == "block-lsmr":
+        a, converged = block_lsmr_vectors(code.B, mask, opts)
+    else:  # "cgls" and "lsmr": batched CGLS (a per-trial LSMR loop is slower)
+        a, converged = cgls_batch(code.B, mask, opts)
+    redo = ~converged & (opts.get("solver", "auto") == "auto")
+    if redo.any() and k * code.n_workers <= DENSE_FALLBACK_ENTRIES:
+        a[redo] = dense_vectors(code.B, mask[redo])
+    elif (~converged).any():
+        warnings.warn(
+            f"The iterative solver did not converge for code {code.name!r} on "
+            f"{int((~converged).sum())} of {mask.shape[0]} trials; the "
+            "least-squares errors may be overestimated (ill-conditioned B_T).",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return a
+
+
+def _check_exact(code: Code, mask: np.ndarray, err: np.ndarray, tol: float) -> None:
+    failed = np.flatnonzero(~(np.sqrt(err) <= tol))
+    if failed.size:
+        b = int(failed[0])
+        raise NotDecodableError(
+            f"Not decodable: {failed.size} of {mask.shape[0]} trials cannot decode "
+            f"exactly; first is trial {b} with {int(mask[b].sum())} of "
+            f"{code.n_workers} responders (stragglers: "
+            f"{np.flatnonzero(~mask[b]).tolist()}), relative residual "
+            f"{math.sqrt(err[b]):.3g} > tol={tol:g}."
+        )
+
+
+def _group_vectors(mask: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Closed-form least squares for replica groups: ``1/h`` on each of ``h`` responders."""
     n_groups = int(groups.max()) + 1
-    sizes = np.bincount(groups, minlength=n_groups)
     # responders per (trial, group) via a sparse worker->group indicator
     G = sp.csr_matrix(
         (np.ones(groups.size), (np.arange(groups.size), groups)), shape=(groups.size, n_groups)
     )
     hits = np.asarray((G.T @ mask.T.astype(np.float64)).T)  # [batch, n_groups]
-    return ((hits == 0) @ sizes) / code.n_partitions
+    per_worker = hits[:, groups]  # [batch, n_workers]
+    with np.errstate(divide="ignore"):
+        return np.where(mask, 1.0 / np.where(per_worker > 0, per_worker, 1.0), 0.0)
 
 
 def realized_error(code: Code, responders, gradients, method: str = "lstsq", **options) -> float:
@@ -493,3 +519,46 @@ def realized_error(code: Code, responders, gradients, method: str = "lstsq", **o
     if denom == 0.0:
         raise ValueError("The 'gradients' parameter must have a nonzero sum G = sum_j g_j.")
     return float(np.sum((g_hat.astype(np.float64) - G) ** 2) / denom)
+
+
+def realized_errors(
+    code: Code, responders_mask, gradients, method: str = "lstsq", **options
+) -> np.ndarray:
+    """Relative errors ``||Ghat_b - G_b||^2 / ||G_b||^2`` for a batch of trials, vectorized.
+
+    Parameters
+    ----------
+    code : Code
+    responders_mask : bool array [batch, n_workers]
+    gradients : float array [batch, n_partitions, D] or [n_partitions, D]
+        Partition gradients per trial (or shared by all trials). Messages and the decoded
+        sum are computed in their dtype, as in :func:`realized_error`.
+    method, **options
+        As in :func:`decoding_vectors`.
+
+    Returns
+    -------
+    float64 ndarray [batch]
+    """
+    a = decoding_vectors(code, responders_mask, method, **options)
+    g = np.asarray(gradients)
+    if g.ndim == 2:
+        g = np.broadcast_to(g, (a.shape[0], *g.shape))
+    if g.ndim != 3 or g.shape[:2] != (a.shape[0], code.n_partitions):
+        raise ValueError(
+            f"The 'gradients' parameter must have shape [{a.shape[0]}, {code.n_partitions}, D] "
+            f"or [{code.n_partitions}, D]; got {np.shape(gradients)}."
+        )
+    if not np.issubdtype(g.dtype, np.floating):
+        raise TypeError(f"The 'gradients' parameter must be a float array; got dtype {g.dtype}.")
+    dtype = g.dtype
+    batch, k, dim = g.shape
+    # The workers' messages for every trial in one sparse product: [n_workers, batch * D].
+    flat = np.ascontiguousarray(np.moveaxis(g, 0, 1)).reshape(k, batch * dim)
+    coded = (code.B.astype(dtype) @ flat).reshape(code.n_workers, batch, dim)
+    g_hat = np.einsum("bn,nbd->bd", a.astype(dtype), coded)
+    G = g.sum(axis=1, dtype=np.float64)
+    denom = np.sum(G**2, axis=1)
+    if np.any(denom == 0.0):
+        raise ValueError("The 'gradients' parameter must have a nonzero sum G = sum_j g_j.")
+    return np.sum((g_hat.astype(np.float64) - G) ** 2, axis=1) / denom

@@ -21,10 +21,10 @@ from .._checks import check_int, check_real
 from .base import Code
 
 __all__ = [
-    "block_lsmr_errors",
+    "block_lsmr_vectors",
     "cgls_batch",
     "conditioning",
-    "dense_errors",
+    "dense_vectors",
     "lsmr_lstsq",
     "svd_lstsq",
 ]
@@ -165,27 +165,29 @@ def cgls_batch(B: sp.csr_matrix, mask: np.ndarray, opts: dict) -> tuple[np.ndarr
     return out, converged
 
 
-def dense_errors(B: sp.csr_matrix, mask: np.ndarray) -> np.ndarray:
-    """``||B_T^T a - 1||^2 / k`` per trial [batch] via stacked SVDs of ``B^T diag(m_b)``."""
+def dense_vectors(B: sp.csr_matrix, mask: np.ndarray) -> np.ndarray:
+    """Minimum-norm decoders ``a`` [batch, n_workers] via stacked SVDs of ``B^T diag(m_b)``."""
     n, k = B.shape
     Bt = B.T.toarray()  # [k, n]
     ones = np.ones(k)
     chunk = max(1, _DENSE_CHUNK_ENTRIES // (k * n))
-    out = np.empty(mask.shape[0])
+    out = np.empty(mask.shape, dtype=np.float64)
     for start in range(0, mask.shape[0], chunk):
         m = mask[start : start + chunk]
         A = Bt[None, :, :] * m[:, None, :]
         a = svd_lstsq(A, np.broadcast_to(ones, (m.shape[0], k)))[0]
-        c = np.einsum("bkn,bn->bk", A, a)
-        out[start : start + chunk] = np.sum((c - 1.0) ** 2, axis=1) / k
+        # Exactly zero off the responders (the SVD leaves rounding noise on A's zero
+        # columns, which B's large entries would turn into a spurious residual).
+        out[start : start + chunk] = np.where(m, a, 0.0)
     return out
 
 
-def block_lsmr_errors(
+def block_lsmr_vectors(
     B: sp.csr_matrix, mask: np.ndarray, opts: dict
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Errors [batch] from one block-diagonal system ``blockdiag_b(B^T diag(m_b))``
-    solved by LSMR, and convergence flags [batch] (one flag per chunk).
+    """Decoders ``a`` [batch, n_workers] from one block-diagonal system
+    ``blockdiag_b(B^T diag(m_b))`` solved by LSMR, and convergence flags [batch] (one flag
+    per chunk).
 
     Kept for comparison: a Krylov method on a block-diagonal matrix converges like the
     union of the blocks' spectra, so this is slower than :func:`cgls_batch`.
@@ -194,7 +196,7 @@ def block_lsmr_errors(
     Bt = B.T.tocsr()  # [k, n]
     nnz = Bt.nnz
     chunk = max(1, _SPARSE_CHUNK_NNZ // max(nnz, 1))
-    out = np.empty(mask.shape[0])
+    out = np.empty(mask.shape, dtype=np.float64)
     converged = np.empty(mask.shape[0], dtype=bool)
     for start in range(0, mask.shape[0], chunk):
         m = mask[start : start + chunk]
@@ -208,8 +210,7 @@ def block_lsmr_errors(
         )
         A = sp.csr_matrix((data, indices, indptr), shape=(k * nb, n * nb))
         a, ok = lsmr_lstsq(A, np.ones(k * nb), opts)
-        c = (A @ a).reshape(nb, k)
-        out[start : start + nb] = np.sum((c - 1.0) ** 2, axis=1) / k
+        out[start : start + nb] = a.reshape(nb, n)
         converged[start : start + nb] = ok
     return out, converged
 

@@ -317,7 +317,7 @@ def estimate_realized_error(
 
     Other parameters are as in :func:`estimate_error`.
     """
-    from .decoders import realized_error
+    from .decoders import realized_errors
 
     owner = "estimate_realized_error"
     dim = check_int("dim", dim, low=1, owner=owner)
@@ -334,10 +334,8 @@ def estimate_realized_error(
         if gradients is None:
             g = g_rng.standard_normal((masks.shape[0], code.n_partitions, dim))
         else:
-            g = np.broadcast_to(gradients, (masks.shape[0], *gradients.shape))
-        # decoders offers no batched decoder vectors yet, so this is one decode per trial
-        return np.array([realized_error(code, m, gb, method=method) for m, gb in zip(masks, g,
-                                                                                      strict=True)])
+            g = gradients
+        return realized_errors(code, masks, g, method=method)
 
     return _monte_carlo(
         fn, code_or_factory, stragglers, n_trials=n_trials, rng=rng, redraw_code=redraw_code,
