@@ -41,7 +41,13 @@ from ..._checks import check_int, check_real, resolve_rng
 from ..base import Code
 from ..registry import register_code
 
-__all__ = ["graph_code", "graph_decoder_bound", "random_regular_graph", "second_eigenvalue"]
+__all__ = [
+    "exclusive_switches",
+    "graph_code",
+    "graph_decoder_bound",
+    "random_regular_graph",
+    "second_eigenvalue",
+]
 
 # Dense eigendecomposition up to this many vertices, Lanczos (eigsh) beyond.
 _DENSE_EIG_MAX_N = 1500
@@ -148,6 +154,25 @@ def _try_pairing(n: int, d: int, gen: np.random.Generator):
     return u, v
 
 
+def exclusive_switches(
+    present: np.ndarray, old1: np.ndarray, old2: np.ndarray, new1: np.ndarray, new2: np.ndarray
+) -> np.ndarray:
+    """Which proposed switches of a pass may be applied: bool [n_pairs].
+
+    ``present`` holds the integer keys of the current edges; pair ``i`` would replace edges
+    ``old1[i], old2[i]`` by ``new1[i], new2[i]``. A pair is rejected when a new edge is
+    already present, or when any of its four keys is proposed by another pair too
+    (exclusivity: this keeps the pass symmetric, so the uniform law is stationary). One sort
+    of every key of the pass, no loop over pairs. Shared by graph and SGC codes.
+    """
+    proposed = np.concatenate([old1, old2, new1, new2])
+    uniq, inv = np.unique(np.concatenate([present, proposed]), return_inverse=True)
+    in_graph = np.bincount(inv[: present.size], minlength=uniq.size) > 0
+    touched = np.bincount(inv[present.size :], minlength=uniq.size)
+    inv_new = inv[present.size :].reshape(4, -1)
+    return ~in_graph[inv_new[2]] & ~in_graph[inv_new[3]] & ~(touched[inv_new] > 1).any(axis=0)
+
+
 def _switch_pass(u: np.ndarray, v: np.ndarray, n: int, gen: np.random.Generator) -> None:
     """One vectorized pass of random double-edge switches on a simple graph (in place).
 
@@ -169,17 +194,7 @@ def _switch_pass(u: np.ndarray, v: np.ndarray, n: int, gen: np.random.Generator)
 
     o1, o2, n1, n2 = key(ue, ve), key(x, y), key(ue, x), key(ve, y)
     ok = (ue != x) & (ve != y) & (n1 != n2)
-    # One sort of every key of the pass: "present" holds the current edges, "proposed"
-    # the pass's old and new keys; a new key equal to a present one is rejected, a key
-    # proposed twice (two pairs touching it) rejects both pairs (exclusivity).
-    present = np.minimum(u, v) * n + np.maximum(u, v)
-    proposed = np.concatenate([o1, o2, n1, n2])
-    uniq, inv = np.unique(np.concatenate([present, proposed]), return_inverse=True)
-    in_graph = np.bincount(inv[: present.size], minlength=uniq.size) > 0
-    touched = np.bincount(inv[present.size :], minlength=uniq.size)
-    inv_new = inv[present.size :].reshape(4, -1)
-    ok &= ~in_graph[inv_new[2]] & ~in_graph[inv_new[3]]
-    ok &= ~(touched[inv_new] > 1).any(axis=0)
+    ok &= exclusive_switches(key(u, v), o1, o2, n1, n2)
     idx = np.flatnonzero(ok)
     u[e[idx]], v[e[idx]] = ue[idx], x[idx]
     u[f[idx]], v[f[idx]] = ve[idx], y[idx]

@@ -39,6 +39,7 @@ import scipy.sparse as sp
 from ..._checks import check_int, check_real, resolve_rng
 from ..base import Code
 from ..registry import register_code
+from .graph import exclusive_switches
 
 __all__ = ["balanced_replication", "sgc", "sgc_expected_error", "sgc_weight"]
 
@@ -134,17 +135,7 @@ def _swap_pass(W: np.ndarray, P: np.ndarray, k: int, gen: np.random.Generator) -
     o1, o2 = W[e] * k + P[e], W[f] * k + P[f]
     n1, n2 = W[f] * k + P[e], W[e] * k + P[f]
     ok = (W[e] != W[f]) & (P[e] != P[f])
-    # One sort of every key of the pass: "present" holds the current edges, "proposed"
-    # the pass's old and new keys; a new key equal to a present one is rejected, a key
-    # proposed twice (two pairs touching it) rejects both pairs (exclusivity).
-    present = W * k + P
-    proposed = np.concatenate([o1, o2, n1, n2])
-    uniq, inv = np.unique(np.concatenate([present, proposed]), return_inverse=True)
-    in_graph = np.bincount(inv[: present.size], minlength=uniq.size) > 0
-    touched = np.bincount(inv[present.size :], minlength=uniq.size)
-    inv_new = inv[present.size :].reshape(4, -1)
-    ok &= ~in_graph[inv_new[2]] & ~in_graph[inv_new[3]]
-    ok &= ~(touched[inv_new] > 1).any(axis=0)
+    ok &= exclusive_switches(W * k + P, o1, o2, n1, n2)
     idx = np.flatnonzero(ok)
     W[e[idx]], W[f[idx]] = W[f[idx]], W[e[idx]]
 
