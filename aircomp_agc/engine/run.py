@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
+import inspect
 import json
 import platform
 import subprocess
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..experiments.registry import RESERVED_PARAMETERS
 from .executors import Executor, SerialExecutor, make_executor
 from .progress import Progress, RunInterrupted
 from .results import RECORD_VERSION, ResultsStore, fingerprint, tidy_table, write_csv
@@ -262,6 +264,9 @@ def run_scenario(
 def check_points(fn: Any, points: Sequence[dict[str, Any]]) -> None:
     """Run the experiment's parameter check (``fn.check``) on every point, before any work.
 
+    The check receives the experiment's full keyword arguments: the point's values over the
+    experiment's own defaults (so defaults are declared once, on the experiment).
+
     Raises
     ------
     ExperimentError
@@ -270,9 +275,14 @@ def check_points(fn: Any, points: Sequence[dict[str, Any]]) -> None:
     check = getattr(fn, "check", None)
     if check is None:
         return
+    defaults = {
+        name: prm.default
+        for name, prm in inspect.signature(fn).parameters.items()
+        if prm.default is not prm.empty and name not in RESERVED_PARAMETERS
+    }
     for params in points:
         try:
-            check(**params)
+            check(**{**defaults, **params})
         except (ValueError, TypeError) as exc:
             point = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -19,8 +19,8 @@ __all__ = ["aircomp_mse_experiment"]
 
 
 def _check_aircomp_mse(
-    *, channel="rayleigh", policy="optimal_power", n_devices=20, snr_db=10.0, power=1.0,
-    gain_threshold=0.1, keep=0, csi_error_var=0.0, phase_max=0.0, monte_carlo_check=False,
+    *, channel, policy, n_devices, snr_db, power, gain_threshold, keep, csi_error_var,
+    phase_max, monte_carlo_check,
 ) -> None:
     """Reject a point before any computation (names, ranges, policy parameters)."""
     owner = "experiment 'aircomp-mse'"

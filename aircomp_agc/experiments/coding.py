@@ -64,8 +64,7 @@ _STRAGGLER_MODELS = ("fixed", "bernoulli")
 
 
 def _check_decoding_error(
-    *, code="bgc", n=100, s=20, row_weight=5, stragglers="fixed", p=0.2, method="lstsq",
-    sets_per_code=20,
+    *, code, n, s, row_weight, stragglers, p, method, sets_per_code
 ) -> None:
     """Reject a point before any computation: build its code once and check the rest."""
     owner = "experiment 'decoding-error'"
@@ -145,7 +144,7 @@ def decoding_error_experiment(
 
 
 def _check_storage_frontier(
-    *, family="bgc", n=200, s=40, epsilon=0.01, method="lstsq", confidence=0.95, batch_size=50,
+    *, family, n, s, epsilon, method, confidence, batch_size
 ) -> None:
     owner = "experiment 'storage-frontier'"
     approximate = [c for c, fam, _ in list_codes() if fam == "approximate"]

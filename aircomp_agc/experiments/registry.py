@@ -78,8 +78,9 @@ def register_experiment(
     check : callable, optional
         ``check(**params)`` raising ``ValueError``/``TypeError`` for parameter values the
         experiment cannot run with (ranges, names, combinations). The engine calls it on
-        every sweep point before computing anything; it is stored as ``fn.check``, which a
-        user's ``module:function`` experiment may also define itself.
+        every sweep point before computing anything, with the experiment's full keyword
+        arguments (its defaults filled in, ``rng`` and ``n_trials`` left out); it is stored
+        as ``fn.check``, which a user's ``module:function`` experiment may also define.
 
     Raises
     ------
