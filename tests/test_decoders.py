@@ -340,3 +340,11 @@ def test_replica_group_vectors_split_the_weight_among_responders():
     code = make_code("frc", n=6, s=2)  # groups {0,1,2}, {3,4,5}
     mask = np.array([[True, True, False, True, False, False]])
     np.testing.assert_allclose(decoding_vectors(code, mask)[0], [0.5, 0.5, 0, 1, 0, 0])
+
+
+def test_replica_group_errors_are_exactly_zero_when_every_group_responds():
+    # 1/h weights summed back (3 * (1/3)) leave rounding residue; the closed form does not.
+    code = make_code("approx-frc", n=12, row_weight=3)
+    mask = np.ones((4, 12), dtype=bool)
+    mask[:, [0, 4, 8]] = False  # one straggler per group of 3
+    assert np.all(decoding_errors(code, mask) == 0.0)

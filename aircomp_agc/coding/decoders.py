@@ -422,6 +422,16 @@ def decoding_errors(code: Code, responders_mask, method: str = "lstsq", **option
     -------
     err : float64 ndarray [batch]
     """
+    if method != "one-step" and _frc_groups(code) is not None:
+        # Replica groups: the error is exactly (partitions of uncovered groups) / k; summing
+        # the 1/h weights back would leave rounding residue (3 * (1/3) != 1 in floating point).
+        check_choice("method", method, METHODS, owner="decoding_errors")
+        opts = _options(method, options)
+        mask = _batch_mask(code, responders_mask)
+        err = _group_errors(mask, _frc_groups(code), code.n_partitions)
+        if method == "exact":
+            _check_exact(code, mask, err, opts.get("tol", 1e-6))
+        return err
     return _errors(code, decoding_vectors(code, responders_mask, method, **options))
 
 
@@ -469,15 +479,24 @@ def _check_exact(code: Code, mask: np.ndarray, err: np.ndarray, tol: float) -> N
         )
 
 
-def _group_vectors(mask: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Closed-form least squares for replica groups: ``1/h`` on each of ``h`` responders."""
+def _group_hits(mask: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Responders per (trial, group) [batch, n_groups] via a sparse worker->group indicator."""
     n_groups = int(groups.max()) + 1
-    # responders per (trial, group) via a sparse worker->group indicator
     G = sp.csr_matrix(
         (np.ones(groups.size), (np.arange(groups.size), groups)), shape=(groups.size, n_groups)
     )
-    hits = np.asarray((G.T @ mask.T.astype(np.float64)).T)  # [batch, n_groups]
-    per_worker = hits[:, groups]  # [batch, n_workers]
+    return np.asarray((G.T @ mask.T.astype(np.float64)).T)
+
+
+def _group_errors(mask: np.ndarray, groups: np.ndarray, k: int) -> np.ndarray:
+    """Exact replica-group error: partitions of groups with no responder, over ``k``."""
+    sizes = np.bincount(groups, minlength=int(groups.max()) + 1)
+    return ((_group_hits(mask, groups) == 0) @ sizes) / k
+
+
+def _group_vectors(mask: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Closed-form least squares for replica groups: ``1/h`` on each of ``h`` responders."""
+    per_worker = _group_hits(mask, groups)[:, groups]  # [batch, n_workers]
     with np.errstate(divide="ignore"):
         return np.where(mask, 1.0 / np.where(per_worker > 0, per_worker, 1.0), 0.0)
 
