@@ -1,0 +1,42 @@
+"""Coded over-the-air aggregation: the coding layer and the channel layer, joined.
+
+::
+
+    from aircomp_agc.aggregation import CodedAirComp
+    agg = CodedAirComp(code=code, channel="rayleigh", power_control="optimal_power",
+                       power=1.0, noise_var=0.1, stragglers=make_stragglers("fixed", s=5),
+                       threshold=0.2, decoder="lstsq")
+    res = agg.round(G, batch=256, rng=0)       # estimate, exact, error_parts, responders...
+    agg.expected_mse(G, n_draws=2000, rng=1)   # mean, ci_low, ci_high, parts
+
+This package imports the public APIs of :mod:`aircomp_agc.coding` and :mod:`channels`;
+neither imports it.
+"""
+
+from .error import PART_NAMES, conditional_error, quadratic_form, split_error
+from .messages import GradientModel, encode, message_rms, normalize, partition_gram
+from .plan import Allocation, PlanContext, RoundPlan
+from .policies import AGGREGATION_POLICIES, AllocationPolicy, register_policy, resolve_policy
+from .round import CodedAirComp, ExpectedError, RoundResult
+
+__all__ = [
+    "AGGREGATION_POLICIES",
+    "PART_NAMES",
+    "Allocation",
+    "AllocationPolicy",
+    "CodedAirComp",
+    "ExpectedError",
+    "GradientModel",
+    "PlanContext",
+    "RoundPlan",
+    "RoundResult",
+    "conditional_error",
+    "encode",
+    "message_rms",
+    "normalize",
+    "partition_gram",
+    "quadratic_form",
+    "register_policy",
+    "resolve_policy",
+    "split_error",
+]

@@ -1,0 +1,569 @@
+"""``CodedAirComp``: one coded over-the-air aggregation round, end to end, batched.
+
+Data flow (each arrow one step; ``batch`` independent realizations at once)::
+
+    G [k, D] -> encode -> F [n, D] -> normalize -> x_i = f_i / s_i, s_i (side information)
+    compute stragglers + channel draw -> truncation -> responders
+    responders (+ second moments) -> policy -> decoder weights, powers, eta   (the plan)
+    x, plan, noise -> over-the-air sum -> estimate [batch, D] and its error parts
+
+The plan (:meth:`CodedAirComp.plan`) needs no gradients beyond the message RMS; the apply
+step (:meth:`CodedAirComp.apply`) does the ``D``-dimensional work. With block fading that
+is flat over the ``D`` coordinates, the received sum is one combination of partition
+gradients, ``beta^T G + n`` with ``beta = B^T (r / s)``, which the apply step uses (one
+``[batch, k] x [k, D]`` product); ``via="messages"`` sums the transmitted messages
+``sum_i r_i x_i`` instead (the same numbers, to round-off; a test checks it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from channels import ChannelModel, make_channel
+from channels.beamforming import (
+    effective_channel,
+    eigen_beamformer,
+    maxmin_beamformer,
+    mrc_beamformer,
+)
+from channels.impairments import draw_phase_offsets, true_channel_from_estimate
+from channels.noise import noise_var_from_snr_db
+
+from .._checks import Estimate, check_int, check_real, mean_ci, resolve_rng
+from ..coding import Code, StragglerModel, make_stragglers
+from .error import conditional_error, split_error
+from .messages import GradientModel, check_gradients, encode, normalize
+from .plan import PlanContext, RoundPlan, coefficient_vectors
+from .policies import resolve_policy
+
+__all__ = ["CodedAirComp", "ExpectedError", "RoundResult"]
+
+BEAMFORMERS = ("eigen", "mrc", "maxmin")
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """One batch of coded over-the-air rounds.
+
+    Attributes
+    ----------
+    estimate : float [batch, D]
+        The receiver's estimate of ``sum_j g_j``.
+    exact : float [batch, D]
+        ``sum_j g_j``.
+    error_parts : dict of float [batch, D]
+        ``"coding"`` ``(c - 1)^T G``, ``"misalignment"`` ``(beta - c)^T G`` (power limits,
+        CSI and phase errors), ``"noise"``; they add up to ``estimate - exact``.
+    plan : RoundPlan
+        Responders, decoder weights, powers, ``eta`` (see :class:`RoundPlan`).
+    """
+
+    estimate: np.ndarray
+    exact: np.ndarray
+    error_parts: dict[str, np.ndarray]
+    plan: RoundPlan
+
+    # ----------------------------------------------------------------- plan views
+    @property
+    def responders(self) -> np.ndarray:
+        """bool [batch, n] (``[batch, F, n]`` per subcarrier): devices that transmitted."""
+        return self.plan.responders
+
+    @property
+    def decoder_weights(self) -> np.ndarray:
+        """float [batch, n]: ``a_i``, zero off the responders."""
+        return self.plan.decoder_weights
+
+    @property
+    def gain2(self) -> np.ndarray:
+        return self.plan.gain2
+
+    @property
+    def power(self) -> np.ndarray:
+        return self.plan.power
+
+    @property
+    def eta(self) -> np.ndarray:
+        return self.plan.eta
+
+    @property
+    def channel_uses(self) -> int:
+        """Complex channel uses of the round: one per real coordinate (``D``)."""
+        return int(self.estimate.shape[-1])
+
+    # ----------------------------------------------------------------- error views
+    @property
+    def error(self) -> np.ndarray:
+        """``estimate - exact``, [batch, D]."""
+        return self.estimate - self.exact
+
+    @property
+    def squared_error(self) -> np.ndarray:
+        """``||estimate - exact||^2`` summed over coordinates, [batch]."""
+        return np.sum(self.error**2, axis=-1)
+
+    @property
+    def normalized_error(self) -> np.ndarray:
+        """``||estimate - exact||^2 / ||exact||^2``, [batch]."""
+        return self.squared_error / np.sum(self.exact**2, axis=-1)
+
+    @property
+    def part_energies(self) -> dict[str, np.ndarray]:
+        """``||part||^2`` and cross terms ``2 <p, q>`` (keys ``"p*q"``), [batch] each.
+
+        They add up to :attr:`squared_error` (to round-off).
+        """
+        return split_error(self.error_parts)
+
+    @property
+    def scale(self) -> np.ndarray:
+        """``<estimate, exact> / ||exact||^2``, [batch]: 1 for an unbiased length."""
+        return np.sum(self.estimate * self.exact, -1) / np.sum(self.exact**2, -1)
+
+    @property
+    def cosine(self) -> np.ndarray:
+        """Cosine between estimate and exact sum, [batch] (direction error)."""
+        num = np.sum(self.estimate * self.exact, -1)
+        den = np.linalg.norm(self.estimate, axis=-1) * np.linalg.norm(self.exact, axis=-1)
+        return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+@dataclass(frozen=True)
+class ExpectedError:
+    """``E||estimate - exact||^2`` of one round, averaged over channel and straggler draws.
+
+    Attributes
+    ----------
+    total : Estimate
+        Sum over the ``D`` coordinates (the mean of :attr:`RoundResult.squared_error`).
+    parts : dict of Estimate
+        ``coding``, ``misalignment``, ``noise`` and the cross term
+        ``coding*misalignment``; their means add up to ``total.mean``.
+    exact_energy : float
+        ``||sum_j g_j||^2`` (given gradients) or its expectation under a model.
+    dim : int
+        ``D``.
+    n_transmitting : float
+        Mean number of devices that transmitted.
+    """
+
+    total: Estimate
+    parts: dict[str, Estimate]
+    exact_energy: float
+    dim: int
+    n_transmitting: float = float("nan")
+    info: dict = field(default_factory=dict)
+
+    @property
+    def mean(self) -> float:
+        return float(self.total.mean)
+
+    @property
+    def ci_low(self) -> float:
+        return float(self.total.ci_low)
+
+    @property
+    def ci_high(self) -> float:
+        return float(self.total.ci_high)
+
+    @property
+    def normalized(self) -> float:
+        """``E||err||^2 / ||sum_j g_j||^2``."""
+        return self.mean / self.exact_energy
+
+    @property
+    def per_coordinate(self) -> float:
+        """``E||err||^2 / D``."""
+        return self.mean / self.dim
+
+    def part_means(self) -> dict[str, float]:
+        return {k: float(v.mean) for k, v in self.parts.items()}
+
+
+class CodedAirComp:
+    """Coded over-the-air aggregation: gradient code x straggler model x radio channel.
+
+    Parameters
+    ----------
+    code : Code
+        The gradient code (``n`` workers = ``n`` devices on the air).
+    channel : str or ChannelModel, default "rayleigh"
+        A registered channel model name (see ``channels.list_channels``) or an instance.
+        Models with a subcarrier axis spread the ``D`` coordinates over subcarriers
+        (coordinate ``d`` on subcarrier ``d mod F``), each with its own plan.
+    power_control : str or callable, default "optimal_power"
+        A power-control policy of :mod:`channels.power_control` (a name, or one bound with
+        its parameters by ``make_power_control``), or a policy of this package that knows
+        the messages are correlated: ``"correlation-aware"`` or ``"joint"`` (see
+        :mod:`aircomp_agc.aggregation.policies`).
+    power : float or array [n], default 1.0
+        Power budget ``P_i`` of each device (mean power over a round).
+    noise_var : float, optional
+        Receiver noise variance ``sigma^2`` (total complex, ``E|n|^2``). Exactly one of
+        ``noise_var`` and ``snr_db`` (transmit SNR ``P / sigma^2`` at unit channel gain,
+        ``P`` the largest budget).
+    stragglers : StragglerModel or str or None
+        Compute stragglers (``None``: every worker finishes).
+    threshold : float >= 0, default 0
+        Truncation: devices with known ``|h_i|^2 < threshold`` stay silent (channel
+        stragglers) and the decoder works without them.
+    decoder : str or callable, default "lstsq"
+        A method of :func:`aircomp_agc.coding.decoding_vectors` or ``(code, mask) -> a``.
+    csi_error_var : float >= 0
+        Imperfect CSI: devices know ``hhat``, the channel is ``hhat + e``,
+        ``e ~ CN(0, csi_error_var)``.
+    phase_max : float in [0, pi]
+        Residual phase error ``phi_i ~ U[-phase_max, phase_max]``.
+    n_rx_ant : int >= 1
+        Receive antennas; with more than one, ``beamformer`` combines them.
+    beamformer : {"eigen", "mrc", "maxmin"}
+        Receive beamformer for ``n_rx_ant > 1``, computed on the known channels of the
+        compute responders.
+    gradient_model : GradientModel, optional
+        Second moments the correlation-aware policies use instead of the oracle Gram
+        matrix of the gradients they are given.
+    """
+
+    def __init__(
+        self,
+        *,
+        code: Code,
+        channel: str | ChannelModel = "rayleigh",
+        power_control: Any = "optimal_power",
+        power: float | np.ndarray = 1.0,
+        noise_var: float | None = None,
+        snr_db: float | None = None,
+        stragglers: StragglerModel | str | None = None,
+        threshold: float = 0.0,
+        decoder: Any = "lstsq",
+        csi_error_var: float = 0.0,
+        phase_max: float = 0.0,
+        n_rx_ant: int = 1,
+        beamformer: str = "eigen",
+        gradient_model: GradientModel | None = None,
+    ) -> None:
+        owner = "CodedAirComp"
+        if not isinstance(code, Code):
+            raise TypeError(f"The 'code' parameter of {owner} must be a Code (make_code(...)); "
+                            f"got {type(code).__name__}.")
+        self.code = code
+        self.n = code.n_workers
+        self.channel = make_channel(channel) if isinstance(channel, str) else channel
+        if not isinstance(self.channel, ChannelModel):
+            raise TypeError(f"The 'channel' parameter of {owner} must be a channel name or a "
+                            f"ChannelModel; got {type(channel).__name__}.")
+        self.policy = resolve_policy(power_control)
+        p = np.asarray(power, dtype=np.float64)
+        if p.ndim > 1 or (p.ndim == 1 and p.shape != (self.n,)) or not np.all(np.isfinite(p)) \
+                or np.any(p <= 0):
+            raise ValueError(f"The 'power' parameter of {owner} must be a positive finite float "
+                             f"or an array of {self.n} (one per device); got {power!r}.")
+        self.power = np.broadcast_to(p, (self.n,)).copy()
+        if (noise_var is None) == (snr_db is None):
+            raise ValueError(f"Exactly one of the 'noise_var' and 'snr_db' parameters of {owner} "
+                             f"must be given; got noise_var={noise_var!r}, snr_db={snr_db!r}.")
+        if noise_var is None:
+            noise_var = noise_var_from_snr_db(snr_db, float(self.power.max()))
+        self.noise_var = check_real("noise_var", noise_var, low=0.0, low_open=True, owner=owner)
+        if isinstance(stragglers, str):
+            stragglers = make_stragglers(stragglers)
+        if stragglers is not None and not isinstance(stragglers, StragglerModel):
+            raise TypeError(f"The 'stragglers' parameter of {owner} must be a StragglerModel, "
+                            f"a name or None; got {type(stragglers).__name__}.")
+        self.stragglers = stragglers
+        self.threshold = check_real("threshold", threshold, low=0.0, owner=owner)
+        if not (callable(decoder) or isinstance(decoder, str)):
+            raise TypeError(f"The 'decoder' parameter of {owner} must be a method name or a "
+                            f"callable; got {type(decoder).__name__}.")
+        self.decoder = decoder
+        self.csi_error_var = check_real("csi_error_var", csi_error_var, low=0.0, owner=owner)
+        self.phase_max = check_real("phase_max", phase_max, low=0.0, high=np.pi, owner=owner)
+        self.n_rx_ant = check_int("n_rx_ant", n_rx_ant, low=1, owner=owner)
+        if beamformer not in BEAMFORMERS:
+            raise ValueError(f"The 'beamformer' parameter of {owner} must be one of "
+                             f"{', '.join(map(repr, BEAMFORMERS))}; got {beamformer!r}.")
+        self.beamformer = beamformer
+        if gradient_model is not None and not isinstance(gradient_model, GradientModel):
+            raise TypeError(f"The 'gradient_model' parameter of {owner} must be a "
+                            f"GradientModel; got {type(gradient_model).__name__}.")
+        self.gradient_model = gradient_model
+
+    def __repr__(self) -> str:
+        return (f"CodedAirComp(code={self.code!r}, channel={self.channel!r}, "
+                f"power_control={self.policy!r}, noise_var={self.noise_var:g}, "
+                f"threshold={self.threshold:g}, decoder={self.decoder!r})")
+
+    # ----------------------------------------------------------------- draws
+    def _draw(self, batch: int, gen: np.random.Generator):
+        """Compute-responder masks [batch, n] and known/true channels [R, M, n] (R rows)."""
+        g_strag, g_chan, g_csi, g_phase = gen.spawn(4)
+        if self.stragglers is None:
+            compute = np.ones((batch, self.n), dtype=bool)
+        else:
+            compute = np.asarray(self.stragglers.sample(batch=batch, n_workers=self.n,
+                                                        rng=g_strag), dtype=bool)
+        draw = self.channel.draw(batch=batch, n_devices=self.n, n_rx_ant=self.n_rx_ant,
+                                 rng=g_chan)
+        h = np.asarray(draw.h)
+        axes = tuple(draw.axes)
+        n_sub = 1
+        if "subcarrier" in axes:  # [batch, M, n, F] -> [batch, F, M, n]
+            n_sub = h.shape[axes.index("subcarrier")]
+            h = np.moveaxis(h, axes.index("subcarrier"), 1)
+        h = h.reshape(batch * n_sub, self.n_rx_ant, self.n).astype(np.complex128)
+        h_true = h
+        if self.csi_error_var > 0:
+            h_true = true_channel_from_estimate(h, self.csi_error_var, rng=g_csi)
+        phases = None
+        if self.phase_max > 0:
+            phases = draw_phase_offsets(h.shape[::2], self.phase_max, rng=g_phase)
+        compute_rows = np.repeat(compute, n_sub, axis=0)
+        return compute, compute_rows, h, h_true, phases, n_sub
+
+    def _combine(self, h: np.ndarray, h_true: np.ndarray, compute_rows: np.ndarray,
+                 gen: np.random.Generator):
+        """Effective known / true scalar channels [R, n] and ``||m||^2`` [R]."""
+        if self.n_rx_ant == 1:
+            return h[:, 0, :], h_true[:, 0, :], np.ones(h.shape[0])
+        hm = h * compute_rows[:, None, :]
+        if self.beamformer == "mrc":
+            m = mrc_beamformer(hm)
+        elif self.beamformer == "eigen":
+            m = eigen_beamformer(hm)
+        else:
+            m = maxmin_beamformer(h, target=compute_rows.astype(float), rng=gen).beamformer
+        known, norm2 = effective_channel(h, m)
+        true, _ = effective_channel(h_true, m)
+        return known, true, norm2
+
+    # ----------------------------------------------------------------- plan / apply
+    def plan(self, s, *, batch: int = 1, second_moments=None, dim: int = 1,
+             rng=None) -> RoundPlan:
+        """Plan ``batch`` rounds: stragglers, channel, truncation, policy, impairments.
+
+        Parameters
+        ----------
+        s : float [n] or [batch, n]
+            Message RMS of each worker (``message_rms(encode(code, G))``).
+        batch : int
+        second_moments : [k, k] array or GradientModel, optional
+            For the correlation-aware policies (``self.gradient_model`` wins when set).
+        dim : int
+            ``D`` (only the correlation-aware policies' noise term uses it).
+        rng : None, int, SeedSequence or Generator
+
+        Returns
+        -------
+        RoundPlan
+        """
+        batch = check_int("batch", batch, low=1, owner="CodedAirComp.plan")
+        gen = resolve_rng(rng)
+        compute, compute_rows, h, h_true, phases, n_sub = self._draw(batch, gen)
+        known, true, norm2 = self._combine(h, h_true, compute_rows, gen)
+        rows = batch * n_sub
+        s_rows = np.repeat(np.broadcast_to(np.asarray(s, dtype=np.float64), (batch, self.n)),
+                           n_sub, axis=0)
+        gain2 = np.abs(known) ** 2
+        scheduled = gain2 >= self.threshold
+        if self.gradient_model is not None:
+            second_moments = self.gradient_model
+        if isinstance(second_moments, np.ndarray) and second_moments.ndim == 3:
+            second_moments = np.repeat(second_moments, n_sub, axis=0)
+        ctx = PlanContext(self.code, compute_rows & scheduled, s_rows, gain2,
+                          np.broadcast_to(self.power, (rows, self.n)),
+                          np.full(rows, self.noise_var / 2.0) * norm2, self.decoder,
+                          second_moments, dim)
+        alloc = self.policy(ctx)
+        # True received coefficient of x_i: Re{ (m^H h_i) b_i } / sqrt(eta).
+        mag = np.abs(known)
+        align = np.divide(known.conj(), mag, out=np.zeros_like(known), where=mag > 0)
+        b = alloc.sign * np.sqrt(alloc.power) * align
+        if phases is not None:
+            b = b * np.exp(1j * phases)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv_sqrt_eta = np.where(np.isinf(alloc.eta), 0.0, 1.0 / np.sqrt(alloc.eta))
+        received = np.real(true * b) * inv_sqrt_eta[:, None]
+        noise_std = np.sqrt(self.noise_var * norm2 / 2.0) * inv_sqrt_eta
+        u = np.divide(received, s_rows, out=np.zeros_like(received), where=s_rows > 0)
+        lead = (batch, n_sub) if n_sub > 1 else (batch,)
+
+        def shaped(x):
+            return x.reshape(*lead, *x.shape[1:])
+
+        return RoundPlan(
+            compute_responders=shaped(compute_rows), scheduled=shaped(scheduled),
+            responders=shaped(alloc.power > 0), decoder_weights=shaped(alloc.weights),
+            s=shaped(s_rows), gain2=shaped(gain2), power=shaped(alloc.power),
+            eta=shaped(alloc.eta), received=shaped(received), noise_std=shaped(noise_std),
+            coding_coefficients=shaped(coefficient_vectors(self.code, alloc.weights)),
+            coefficients=shaped(coefficient_vectors(self.code, u)),
+            policy=alloc.policy, n_decodes=alloc.n_decodes,
+        )
+
+    def apply(self, plan: RoundPlan, gradients, *, via: str = "coefficients",
+              rng=None) -> RoundResult:
+        """The ``D``-dimensional part of a round: received sum, noise, error parts.
+
+        Parameters
+        ----------
+        plan : RoundPlan
+            From :meth:`plan` (its batch must match ``gradients`` when they are batched).
+        gradients : float [k, D] or [batch, k, D]
+        via : {"coefficients", "messages"}
+            ``"coefficients"``: ``beta^T G`` (one product; exact for block fading).
+            ``"messages"``: encode, normalize and sum ``sum_i r_i x_i`` explicitly.
+        rng : randomness of the receiver noise.
+        """
+        g = check_gradients(self.code, gradients, "CodedAirComp.apply")
+        if via not in ("coefficients", "messages"):
+            raise ValueError("The 'via' parameter of CodedAirComp.apply must be "
+                             f"'coefficients' or 'messages'; got {via!r}.")
+        gen = resolve_rng(rng)
+        batch = plan.shape[0]
+        sub = len(plan.shape) == 2
+        if g.ndim == 3 and g.shape[0] != batch:
+            raise ValueError(f"The 'gradients' parameter has a batch of {g.shape[0]} but the "
+                             f"plan has {batch}.")
+        dim = g.shape[-1]
+        beta, c = plan.coefficients, plan.coding_coefficients
+        if via == "messages":
+            x, _ = normalize(encode(self.code, g))
+            received = _per_coordinate(plan.received, dim, sub)
+            signal = _combine_rows(received, x)
+        else:
+            signal = _combine_rows(_per_coordinate(beta, dim, sub), g)
+        exact = np.broadcast_to(g.sum(axis=-2, dtype=np.float64), (batch, dim))
+        coding = _combine_rows(_per_coordinate(c, dim, sub), g) - exact
+        std = _per_coordinate(plan.noise_std, dim, sub)
+        noise = gen.standard_normal((batch, dim)) * (std if sub else std[:, None])
+        estimate = signal + noise
+        misalignment = signal - exact - coding
+        parts = {"coding": coding, "misalignment": misalignment, "noise": noise}
+        return RoundResult(estimate, np.array(exact), parts, plan)
+
+    def round(self, gradients, *, batch: int = 1, rng=None) -> RoundResult:
+        """Simulate ``batch`` independent rounds on the partition gradients ``G``.
+
+        Parameters
+        ----------
+        gradients : float [k, D] or [batch, k, D]
+        batch : int
+            Ignored when ``gradients`` is batched (its first axis is the batch).
+        rng : None, int, SeedSequence or Generator
+
+        Returns
+        -------
+        RoundResult
+        """
+        g = check_gradients(self.code, gradients, "CodedAirComp.round")
+        if g.ndim == 3:
+            batch = g.shape[0]
+        plan_rng, noise_rng = resolve_rng(rng).spawn(2)
+        _, s = normalize(encode(self.code, g))
+        second = self._oracle(g)
+        plan = self.plan(s, batch=batch, second_moments=second, dim=g.shape[-1], rng=plan_rng)
+        return self.apply(plan, g, rng=noise_rng)
+
+    def _oracle(self, g: np.ndarray):
+        if not self.policy.needs_second_moments or self.gradient_model is not None:
+            return None
+        return g.astype(np.float64) @ np.swapaxes(g, -1, -2).astype(np.float64)
+
+    # ----------------------------------------------------------------- expectations
+    def expected_mse(self, gradients, *, n_draws: int = 2000, batch_size: int = 1000,
+                     confidence: float = 0.95, rng=None) -> ExpectedError:
+        """``E||estimate - exact||^2`` over channel and straggler draws, noise in closed form.
+
+        Parameters
+        ----------
+        gradients : float [k, D], or GradientModel
+            Given gradients (the error depends on them only through ``G G^T``), or a
+            model (then ``s_i^2 = (B S B^T)_ii / D`` and the error is its expectation).
+        n_draws : int >= 2
+            Channel/straggler realizations.
+        """
+        owner = "CodedAirComp.expected_mse"
+        n_draws = check_int("n_draws", n_draws, low=2, owner=owner)
+        batch_size = check_int("batch_size", batch_size, low=1, owner=owner)
+        if isinstance(gradients, GradientModel):
+            model = gradients
+            k = self.code.n_partitions
+            second = model
+            dim = int(model.dim)
+            msg = np.asarray((self.code.B @ model.gram(k)) @ self.code.B.T.toarray())
+            s = np.sqrt(np.maximum(np.diag(msg), 0.0) / dim)
+            exact_energy = float(model.quadratic(np.ones(k)))
+            gram_sub = None
+        else:
+            g = check_gradients(self.code, gradients, owner)
+            if g.ndim != 2:
+                raise ValueError(f"The 'gradients' parameter of {owner} must have shape "
+                                 f"[k, D] or be a GradientModel; got {g.shape}.")
+            _, s = normalize(encode(self.code, g))
+            second = g @ g.T
+            dim = g.shape[1]
+            exact_energy = float(np.sum(g.sum(0) ** 2))
+            gram_sub = g
+        gen = resolve_rng(rng)
+        chunks = []
+        done = 0
+        while done < n_draws:
+            b = min(batch_size, n_draws - done)
+            plan_second = self.gradient_model or second
+            plan = self.plan(s, batch=b, second_moments=plan_second, dim=dim, rng=gen.spawn(1)[0])
+            chunks.append(self._conditional(plan, second, gram_sub, dim))
+            done += b
+        parts = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+        est = {k: mean_ci(v, confidence, owner=owner) for k, v in parts.items()
+               if k != "n_transmitting"}
+        return ExpectedError(est.pop("total"), est, exact_energy, dim,
+                             float(parts["n_transmitting"].mean()))
+
+    def _conditional(self, plan: RoundPlan, second, g, dim: int) -> dict[str, np.ndarray]:
+        """Per-draw expected error (over the noise) by part, [batch] each."""
+        beta, c = plan.coefficients, plan.coding_coefficients
+        if beta.ndim == 3:  # per subcarrier: S_f from the coordinates on subcarrier f
+            n_sub = beta.shape[1]
+            if g is not None:
+                sub = np.stack([g[:, f::n_sub] @ g[:, f::n_sub].T for f in range(n_sub)])
+                counts = np.array([g[:, f::n_sub].shape[1] for f in range(n_sub)])
+            else:
+                counts = np.bincount(np.arange(dim) % n_sub, minlength=n_sub)
+                sub = np.stack([second.gram(beta.shape[-1]) * (cnt / dim) for cnt in counts])
+            noise = np.sum(plan.noise_std**2 * counts, axis=1)
+            per = conditional_error(c, beta, np.zeros(beta.shape[:2]), sub[None])
+            out = {k: v.sum(axis=1) for k, v in per.items()}
+            out["noise"] = noise
+            out["total"] = out["total"] + noise
+        else:
+            out = conditional_error(c, beta, plan.noise_std**2 * dim, second)
+        out["n_transmitting"] = plan.responders.reshape(beta.shape[0], -1).sum(-1) / (
+            1 if beta.ndim == 2 else beta.shape[1])
+        return out
+
+
+def _per_coordinate(values: np.ndarray, dim: int, per_subcarrier: bool) -> np.ndarray:
+    """Per-row values at each coordinate: flat fading keeps ``[batch, ...]``; per subcarrier
+    ``[batch, F, ...]`` becomes ``[batch, D, ...]`` (coordinate ``d`` on subcarrier
+    ``d mod F``)."""
+    if per_subcarrier:
+        return values[:, np.arange(dim) % values.shape[1]]
+    return values
+
+
+def _combine_rows(weights: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """``sum_j w_j v_j`` per batch row and coordinate.
+
+    ``weights`` [batch, m] (flat) or [batch, D, m] (per coordinate); ``vectors`` [m, D] or
+    [batch, m, D]. Returns [batch, D].
+    """
+    if weights.ndim == 2:
+        if vectors.ndim == 2:
+            return weights @ vectors
+        return np.einsum("bm,bmd->bd", weights, vectors)
+    if vectors.ndim == 2:
+        return np.einsum("bdm,md->bd", weights, vectors)
+    return np.einsum("bdm,bmd->bd", weights, vectors)
