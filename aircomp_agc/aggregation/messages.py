@@ -65,7 +65,7 @@ def check_gradients(code: Code, gradients, owner: str = "encode") -> np.ndarray:
         bad = np.argwhere(~np.isfinite(g))[0].tolist()
         raise ValueError(
             f"The 'gradients' parameter of {owner} must be finite; got "
-            f"{g[tuple(bad)]!r} at index {bad}."
+            f"{float(g[tuple(bad)])!r} at index {bad}."
         )
     if not np.issubdtype(g.dtype, np.floating):
         g = g.astype(np.float64)
