@@ -304,7 +304,8 @@ def make_problem(name: str, *, dataset: str | Dataset | None = None, n_partition
     """
     if name not in PROBLEMS:
         raise ValueError(f"The 'name' parameter of make_problem must be one of "
-                         f"{', '.join(map(repr, PROBLEMS))}; got {name!r}.{suggest(name, PROBLEMS)}")
+                         f"{', '.join(map(repr, PROBLEMS))}; got {name!r}."
+                         f"{suggest(name, PROBLEMS)}")
     task, default = PROBLEMS[name]
     g_data, g_part, g_model = resolve_rng(rng).spawn(3)
     data = dataset if isinstance(dataset, Dataset) else load_dataset(
