@@ -184,7 +184,8 @@ def train(problem: Problem, aggregator: Any = "ideal", *, rounds: int = 100,
         if res is not None:
             _record(res, t, rounds, R, parts, transmitting, energy, uses)
         w = w - lr * est
-        loss[:, t + 1] = problem.loss(w)
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss[:, t + 1] = problem.loss(w)
         acc[:, t + 1] = problem.test_accuracy(w)
         done = t + 1
         if not np.all(np.isfinite(loss[:, t + 1])):
