@@ -1,0 +1,173 @@
+"""Non-convex Keras models (an MLP and a small CNN on 8x8 digits) as training problems.
+
+The parameters are handled as one flat vector ``w`` (``dim`` entries) so that the training
+loop and the aggregators treat every problem alike. The training loss is
+
+.. math:: F(w) = \\frac1N \\sum_i \\mathrm{CE}(f_w(x_i), y_i) + \\frac{\\lambda}{2}\\|w\\|^2,
+
+split into partition losses as for the linear problems (:mod:`.problems`); per-partition
+gradients come from one batched Jacobian of the ``k`` partition losses
+(``GradientTape.jacobian`` with ``pfor``), not a Python loop over partitions.
+
+Non-convex: ``L``, ``mu`` and ``F*`` are ``None`` and the convergence bounds of
+:mod:`.bounds` do not apply.
+
+Reproducibility: initial weights come from the ``rng`` (NumPy, Glorot-uniform), TensorFlow
+op determinism is switched on when a model is built, and all computations are in float64
+on the CPU, so a seed gives the same run. What is not controlled: TensorFlow's thread pool
+may reorder floating-point reductions across TensorFlow versions.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .problems import Problem
+
+__all__ = ["KerasProblem"]
+
+
+def _tf():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    tf.config.experimental.enable_op_determinism()
+    return tf
+
+
+def _build(name: str, n_features: int, n_classes: int):
+    tf = _tf()
+    keras = tf.keras
+    keras.backend.set_floatx("float64")
+    if name == "mlp":
+        layers = [keras.Input((n_features,)), keras.layers.Dense(32, activation="tanh"),
+                  keras.layers.Dense(n_classes)]
+    else:
+        if n_features != 64:
+            raise ValueError("The 'cnn' problem needs 8x8 images (64 features, the 'digits' "
+                             f"dataset); got {n_features} features.")
+        layers = [keras.Input((n_features,)), keras.layers.Reshape((8, 8, 1)),
+                  keras.layers.Conv2D(8, 3, activation="relu"),
+                  keras.layers.MaxPooling2D(2), keras.layers.Flatten(),
+                  keras.layers.Dense(n_classes)]
+    return keras.Sequential(layers)
+
+
+class KerasProblem(Problem):
+    """A Keras classifier on partitioned data (see the module docstring)."""
+
+    convex = False
+
+    def __init__(self, name: str, data, assignment: np.ndarray, *, reg: float = 1e-4,
+                 rng=None) -> None:
+        tf = _tf()
+        self.tf = tf
+        self.name = name
+        self.data = data
+        self.reg = float(reg)
+        self.model = _build(name, data.n_features, data.n_classes)
+        self.shapes = [tuple(v.shape) for v in self.model.trainable_variables]
+        self.sizes_flat = [int(np.prod(s)) for s in self.shapes]
+        self.dim = int(sum(self.sizes_flat))
+        order = np.argsort(assignment, kind="stable")
+        self.X = tf.constant(data.X_train[order])
+        self.y = tf.constant(data.y_train[order])
+        self.assignment = np.asarray(assignment)[order]
+        self.n_partitions = int(self.assignment.max()) + 1
+        self.sizes = np.bincount(self.assignment, minlength=self.n_partitions)
+        self.n_samples = int(self.X.shape[0])
+        self._seg = tf.constant(self.assignment)
+        self._rng = rng
+        self._jacobian = None
+
+    def initial(self, reps: int | None = None, *, rng=None) -> np.ndarray:
+        """Glorot-uniform weights, zero biases, drawn from ``rng``: [dim] or [reps, dim]."""
+        from .._checks import resolve_rng
+
+        gen = resolve_rng(rng if rng is not None else self._rng)
+        n = 1 if reps is None else reps
+        parts = []
+        for shape in self.shapes:
+            if len(shape) == 1:
+                parts.append(np.zeros((n, shape[0])))
+                continue
+            fan_in = int(np.prod(shape[:-1]))
+            fan_out = int(shape[-1]) * (int(np.prod(shape[:-2])) if len(shape) > 2 else 1)
+            lim = np.sqrt(6.0 / (fan_in + fan_out))
+            parts.append(gen.uniform(-lim, lim, (n, int(np.prod(shape)))))
+        w = np.concatenate(parts, axis=1)
+        return w[0] if reps is None else w
+
+    def _assign(self, w: np.ndarray) -> None:
+        pos = 0
+        for var, shape, size in zip(self.model.trainable_variables, self.shapes,
+                                    self.sizes_flat, strict=True):
+            var.assign(np.reshape(w[pos:pos + size], shape))
+            pos += size
+
+    def _each(self, w, fn):
+        w = np.asarray(w, dtype=np.float64)
+        if w.shape[-1] != self.dim:
+            raise ValueError(f"The 'w' parameter must have {self.dim} entries on its last "
+                             f"axis; got shape {w.shape}.")
+        flat = w.reshape(-1, self.dim)
+        out = [fn(row) for row in flat]  # repetitions: Keras holds one set of weights
+        return np.stack(out).reshape(w.shape[:-1] + np.shape(out[0]))
+
+    def _sample_losses(self, X, y):
+        tf = self.tf
+        logits = self.model(X, training=False)
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+
+    def loss(self, w) -> np.ndarray:
+        def one(row):
+            self._assign(row)
+            data = float(self.tf.reduce_mean(self._sample_losses(self.X, self.y)))
+            return data + 0.5 * self.reg * float(row @ row)
+
+        return self._each(w, one)
+
+    def partition_gradients(self, w, *, per_partition: bool = False) -> np.ndarray:
+        """Gradients of the ``k`` partition losses, [k, dim] (or [R, k, dim])."""
+        if per_partition:
+            raise NotImplementedError(
+                "Local updates (FedAvg) of Keras models evaluate each partition at its own "
+                "weights; use method='gd' or 'sgd' with Keras problems.")
+        tf = self.tf
+        share = self.sizes / self.n_samples
+
+        if self._jacobian is None:
+            self._jacobian = tf.function(self._partition_jacobian)
+
+        def one(row):
+            self._assign(row)
+            flat = self._jacobian().numpy()
+            return flat + self.reg * share[:, None] * row[None, :]
+
+        return self._each(w, one)
+
+    def _partition_jacobian(self):
+        tf = self.tf
+        k = self.n_partitions
+        with tf.GradientTape() as tape:
+            per = self._sample_losses(self.X, self.y)
+            losses = tf.math.unsorted_segment_sum(per, self._seg, k) / self.n_samples
+        jac = tape.jacobian(losses, self.model.trainable_variables, experimental_use_pfor=True)
+        return tf.concat([tf.reshape(j, (k, -1)) for j in jac], axis=1)
+
+    def gradient(self, w) -> np.ndarray:
+        return self.partition_gradients(w).sum(axis=-2)
+
+    def test_accuracy(self, w) -> np.ndarray:
+        X = self.data.X_test
+        y = self.data.y_test
+
+        def one(row):
+            self._assign(row)
+            pred = np.argmax(self.model(X, training=False).numpy(), axis=-1)
+            return float(np.mean(pred == y))
+
+        return self._each(w, one)
