@@ -297,18 +297,39 @@ class CodedAirComp:
                 f"threshold={self.threshold:g}, decoder={self.decoder!r})")
 
     # ----------------------------------------------------------------- draws
-    def _draw(self, batch: int, gen: np.random.Generator):
-        """Compute-responder masks [batch, n] and known/true channels [R, M, n] (R rows)."""
+    def _draw(self, batch: int, gen: np.random.Generator, available=None, h=None):
+        """Compute-responder masks [batch, n] and known/true channels [R, M, n] (R rows).
+
+        ``available`` (bool [batch, n]) removes workers before the straggler model draws
+        (e.g. clients that failed); ``h`` replaces the channel draw (complex
+        ``[batch, n]``, ``[batch, M, n]`` or ``[batch, M, n, F]``, the last axis being
+        subcarriers) so a caller can carry channel state across rounds.
+        """
         g_strag, g_chan, g_csi, g_phase = gen.spawn(4)
         if self.stragglers is None:
             compute = np.ones((batch, self.n), dtype=bool)
         else:
             compute = np.asarray(self.stragglers.sample(batch=batch, n_workers=self.n,
                                                         rng=g_strag), dtype=bool)
-        draw = self.channel.draw(batch=batch, n_devices=self.n, n_rx_ant=self.n_rx_ant,
-                                 rng=g_chan)
-        h = np.asarray(draw.h)
-        axes = tuple(draw.axes)
+        if available is not None:
+            avail = np.asarray(available, dtype=bool)
+            if avail.shape not in ((self.n,), (batch, self.n)):
+                raise ValueError(f"The 'available' parameter must have shape ({self.n},) or "
+                                 f"({batch}, {self.n}); got {avail.shape}.")
+            compute = compute & avail
+        if h is None:
+            draw = self.channel.draw(batch=batch, n_devices=self.n, n_rx_ant=self.n_rx_ant,
+                                     rng=g_chan)
+            h, axes = np.asarray(draw.h), tuple(draw.axes)
+        else:
+            h = np.asarray(h)
+            if h.ndim == 2:
+                h = h[:, None, :]
+            axes = ("batch", "rx_ant", "device", "subcarrier")[:h.ndim]
+            if h.shape[:3] != (batch, self.n_rx_ant, self.n) or not np.iscomplexobj(h):
+                raise ValueError(f"The 'h' parameter must be a complex array of shape "
+                                 f"[{batch}, {self.n_rx_ant}, {self.n}(, F)]; got {h.dtype} "
+                                 f"{h.shape}.")
         n_sub = 1
         if "subcarrier" in axes:  # [batch, M, n, F] -> [batch, F, M, n]
             n_sub = h.shape[axes.index("subcarrier")]
@@ -341,7 +362,7 @@ class CodedAirComp:
 
     # ----------------------------------------------------------------- plan / apply
     def plan(self, s, *, batch: int = 1, second_moments=None, dim: int = 1,
-             rng=None) -> RoundPlan:
+             available=None, h=None, rng=None) -> RoundPlan:
         """Plan ``batch`` rounds: stragglers, channel, truncation, policy, impairments.
 
         Parameters
@@ -353,6 +374,12 @@ class CodedAirComp:
             For the correlation-aware policies (``self.gradient_model`` wins when set).
         dim : int
             ``D`` (only the correlation-aware policies' noise term uses it).
+        available : bool [n] or [batch, n], optional
+            Workers that can respond at all (others are stragglers whatever the straggler
+            model draws), e.g. failed clients or a stateful straggler process.
+        h : complex array, optional
+            The channel realization to use instead of a draw (``[batch, n]``,
+            ``[batch, M, n]`` or ``[batch, M, n, F]``): state carried across rounds.
         rng : None, int, SeedSequence or Generator
 
         Returns
@@ -361,7 +388,7 @@ class CodedAirComp:
         """
         batch = check_int("batch", batch, low=1, owner="CodedAirComp.plan")
         gen = resolve_rng(rng)
-        compute, compute_rows, h, h_true, phases, n_sub = self._draw(batch, gen)
+        compute, compute_rows, h, h_true, phases, n_sub = self._draw(batch, gen, available, h)
         known, true, norm2 = self._combine(h, h_true, compute_rows, gen)
         rows = batch * n_sub
         s_rows = np.repeat(np.broadcast_to(np.asarray(s, dtype=np.float64), (batch, self.n)),
@@ -444,7 +471,8 @@ class CodedAirComp:
         parts = {"coding": coding, "misalignment": misalignment, "noise": noise}
         return RoundResult(estimate, np.array(exact), parts, plan)
 
-    def round(self, gradients, *, batch: int = 1, rng=None) -> RoundResult:
+    def round(self, gradients, *, batch: int = 1, available=None, h=None,
+              rng=None) -> RoundResult:
         """Simulate ``batch`` independent rounds on the partition gradients ``G``.
 
         Parameters
@@ -452,6 +480,8 @@ class CodedAirComp:
         gradients : float [k, D] or [batch, k, D]
         batch : int
             Ignored when ``gradients`` is batched (its first axis is the batch).
+        available, h
+            As in :meth:`plan` (workers that can respond; a given channel realization).
         rng : None, int, SeedSequence or Generator
 
         Returns
@@ -464,7 +494,8 @@ class CodedAirComp:
         plan_rng, noise_rng = resolve_rng(rng).spawn(2)
         _, s = normalize(encode(self.code, g))
         second = self._oracle(g)
-        plan = self.plan(s, batch=batch, second_moments=second, dim=g.shape[-1], rng=plan_rng)
+        plan = self.plan(s, batch=batch, second_moments=second, dim=g.shape[-1],
+                         available=available, h=h, rng=plan_rng)
         return self.apply(plan, g, rng=noise_rng)
 
     def _oracle(self, g: np.ndarray):
