@@ -35,6 +35,12 @@ class Code:
         Number of stragglers the code tolerates *exactly* (for exact codes), else ``None``.
     info : mapping
         Construction diagnostics (e.g. condition numbers of a random cyclic code).
+    groups : int array [n_workers] or None
+        Replica groups, for codes built from them (``frc``, ``approx-frc``, ``uncoded``):
+        worker ``i`` belongs to group ``groups[i]`` and stores exactly the partitions of its
+        group, ``B[i, j] = 1`` iff ``groups[i] == groups[j]`` (so ``n_partitions ==
+        n_workers``; labels ``0 .. n_groups - 1``, each used). The decoders then use closed
+        forms. Checked against ``B`` on construction; stored read-only. ``None`` otherwise.
     """
 
     name: str
@@ -42,6 +48,7 @@ class Code:
     params: Mapping[str, Any] = field(default_factory=dict)
     exact_s: int | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    groups: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         B = sp.csr_matrix(self.B, dtype=np.float64)
@@ -50,6 +57,13 @@ class Code:
         object.__setattr__(self, "B", B)
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
         object.__setattr__(self, "info", MappingProxyType(dict(self.info)))
+        if self.groups is not None:
+            object.__setattr__(self, "groups", _checked_groups(self.groups, B))
+
+    @property
+    def n_groups(self) -> int | None:
+        """Number of replica groups (``None`` for codes without :attr:`groups`)."""
+        return None if self.groups is None else int(self.groups.max(initial=-1)) + 1
 
     @property
     def n_workers(self) -> int:
@@ -93,3 +107,31 @@ class Code:
             f"Code({self.name!r}, {args}; n_workers={self.n_workers}, "
             f"n_partitions={self.n_partitions}, storage={self.storage})"
         )
+
+
+def _checked_groups(groups, B: sp.csr_matrix) -> np.ndarray:
+    """Validated read-only copy of ``groups`` (see :class:`Code`)."""
+    n, k = B.shape
+    g = np.array(groups)
+    if g.shape != (n,) or not np.issubdtype(g.dtype, np.integer) or k != n:
+        raise ValueError(
+            f"The 'groups' parameter of Code must be an int array of shape ({n},) (one "
+            f"replica group per worker, for a code with n_partitions == n_workers); got "
+            f"{g.dtype} array of shape {g.shape} for a code of shape {B.shape}."
+        )
+    g = g.astype(np.int64)
+    if n and (g.min() < 0 or np.unique(g).size != g.max() + 1):
+        raise ValueError(
+            "The 'groups' parameter of Code must use the labels 0 .. n_groups - 1, each at "
+            f"least once; got labels {np.unique(g).tolist()[:10]}."
+        )
+    rows = np.repeat(np.arange(n), np.diff(B.indptr))
+    sizes = np.bincount(g, minlength=int(g.max(initial=-1)) + 1) if n else np.zeros(0, int)
+    same = g[rows] == g[B.indices]
+    if not (same.all() and np.all(B.data == 1.0) and B.nnz == int(np.sum(sizes**2))):
+        raise ValueError(
+            "The 'groups' parameter of Code does not match B: replica groups need "
+            "B[i, j] = 1 exactly when groups[i] == groups[j] (and 0 otherwise)."
+        )
+    g.setflags(write=False)
+    return g

@@ -29,9 +29,9 @@ Three decoders (``method``):
   responder set cannot decode (Tandon, Lei, Dimakis, Karampatziakis, "Gradient coding",
   ICML 2017).
 
-Codes built from replica groups (``frc``, ``approx-frc``, ``uncoded``) advertise
-``info["frc_groups"]`` (int array [n_workers]; ``B[i, j] = 1`` iff worker ``i`` and
-partition ``j`` share a group) and get closed-form fast paths: the minimum-norm
+Codes built from replica groups (``frc``, ``approx-frc``, ``uncoded``) carry
+:attr:`Code.groups <aircomp_agc.coding.Code>` (int array [n_workers]; ``B[i, j] = 1`` iff
+worker ``i`` and partition ``j`` share a group) and get closed-form fast paths: the minimum-norm
 least-squares decoder spreads weight ``1 / r_g`` over the ``r_g`` responders of group
 ``g``, and the exact decoder needs one responder per group.
 """
@@ -181,10 +181,7 @@ def _options(method: str, options: dict) -> dict:
 
 
 def _frc_groups(code: Code) -> np.ndarray | None:
-    groups = code.info.get("frc_groups")
-    if groups is None or code.n_partitions != code.n_workers:
-        return None
-    return np.asarray(groups)
+    return code.groups
 
 
 # --------------------------------------------------------------------------- solvers

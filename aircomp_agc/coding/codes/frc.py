@@ -71,8 +71,8 @@ def _group_code(name: str, sizes: np.ndarray, params: dict, exact_s, info: dict)
     B = (E @ E.T).tocsr()
     groups.setflags(write=False)
     sizes.setflags(write=False)
-    info = {"frc_groups": groups, "group_sizes": sizes, **info}
-    return Code(name, B, params=params, exact_s=exact_s, info=info)
+    info = {"group_sizes": sizes, **info}
+    return Code(name, B, params=params, exact_s=exact_s, info=info, groups=groups)
 
 
 @register_code(
@@ -93,7 +93,7 @@ def frc(*, n: int, s: int) -> Code:
     Returns
     -------
     Code
-        Storage ``s + 1``; ``exact_s = s``; ``info["frc_groups"]`` (worker -> group).
+        Storage ``s + 1``; ``exact_s = s``; ``code.groups`` (worker -> group).
 
     Examples
     --------

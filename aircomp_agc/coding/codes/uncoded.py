@@ -38,7 +38,7 @@ def uncoded(*, n: int) -> Code:
     Returns
     -------
     Code
-        ``B = I_n``, storage 1, ``exact_s = 0``; ``info["frc_groups"] = arange(n)``
+        ``B = I_n``, storage 1, ``exact_s = 0``; ``code.groups = arange(n)``
         (replica groups of one, so the closed-form group decoders apply).
     """
     n = check_int("n", n, low=1, owner="make_code('uncoded')")
@@ -49,5 +49,6 @@ def uncoded(*, n: int) -> Code:
         sp.identity(n, format="csr"),
         params={"n": n},
         exact_s=0,
-        info={"frc_groups": groups, "group_sizes": np.ones(n, dtype=np.int64)},
+        info={"group_sizes": np.ones(n, dtype=np.int64)},
+        groups=groups,
     )
