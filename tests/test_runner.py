@@ -7,14 +7,13 @@ import math
 import numpy as np
 import pytest
 
+from aircomp_agc._checks import Estimate
 from aircomp_agc.engine.runner import (
     ExperimentError,
-    MetricSummary,
     PointResult,
     StoppingRule,
     run_point,
     summarize,
-    t_quantile,
 )
 from aircomp_agc.engine.seeds import point_seed
 from aircomp_agc.engine.sweep import point_key
@@ -30,28 +29,21 @@ def _key(**params) -> str:
 # ------------------------------------------------------------------ aggregation
 
 
-def test_t_quantile_matches_tables_and_scipy():
-    # Printed tables: t_{0.975, df}.
-    assert t_quantile(1) == pytest.approx(12.706204736174707, rel=1e-12)
-    assert t_quantile(4) == pytest.approx(2.7764451051977987, rel=1e-12)
-    assert t_quantile(29) == pytest.approx(2.0452296421327034, rel=1e-12)
-    from scipy.stats import t
-
-    dfs = [*range(1, 260), 500, 1999, 10_000, 99_999]
-    for p in (0.9, 0.975, 0.995):
-        ours = np.array([t_quantile(df, p) for df in dfs])
-        np.testing.assert_allclose(ours, t.ppf(p, dfs), rtol=1e-10)
-
-
 def test_summarize_closed_form():
     s = summarize(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    # t_{0.975, 4} = 2.7764451051977987 from printed tables; s^2 = 2.5.
     half = 2.7764451051977987 * math.sqrt(2.5) / math.sqrt(5)
-    assert s == MetricSummary(3.0, pytest.approx(3.0 - half), pytest.approx(3.0 + half), 5)
+    assert isinstance(s, Estimate) and (s.mean, s.n) == (3.0, 5)
+    assert s.ci_low == pytest.approx(3.0 - half, rel=1e-12)
+    assert s.ci_high == pytest.approx(3.0 + half, rel=1e-12)
+    assert s.std_err == pytest.approx(math.sqrt(2.5 / 5), rel=1e-12)
     assert s.half_width == pytest.approx(half)
     one = summarize(np.array([4.0]))
     assert one.mean == 4.0 and one.n == 1 and math.isnan(one.ci_low) and math.isnan(one.ci_high)
     flat = summarize(np.full(10, 0.5))
     assert (flat.ci_low, flat.ci_high) == (0.5, 0.5)
+    inf = summarize(np.array([1.0, np.inf, 2.0]))  # zero forcing at a deep fade: E[mse] = inf
+    assert inf.mean == np.inf and math.isnan(inf.ci_high) and inf.n == 3
     with pytest.raises(ValueError, match="non-empty 1-D"):
         summarize(np.zeros((2, 2)))
 
@@ -120,7 +112,7 @@ def test_precision_target_stops_at_first_batch_meeting_it():
     params = {"mu": 1.0, "sigma": 3.0}
     rule = StoppingRule(rel_tol=0.05, metric="x", min=200, max=50_000, batch=100)
     res = run_point(cheap, params, key=point_key(params), master_seed=SEED, rule=rule)
-    assert res.stop == "converged"
+    assert res.stop == "converged" and res.metrics["x"].converged
     s = res.metrics["x"]
     assert s.half_width <= 0.05 * abs(s.mean) and s.n == res.n_trials
     # Brute force: the first multiple of 100 trials (>= 200) at which the target holds.
@@ -141,7 +133,9 @@ def test_precision_target_stops_at_cap_when_unreachable():
     rule = StoppingRule(rel_tol=0.01, metric="x", min=100, max=1234, batch=500)
     res = run_point(cheap, params, key=point_key(params), master_seed=SEED, rule=rule)
     assert (res.stop, res.n_trials, res.n_batches) == ("cap", 1234, 3)
-    assert res.metrics["x"] == summarize(_manual_samples(params, [500, 500, 234]))
+    assert not res.metrics["x"].converged  # the watched metric says it missed its target
+    expected = summarize(_manual_samples(params, [500, 500, 234]))
+    assert res.metrics["x"].mean == expected.mean and res.metrics["x"].ci_low == expected.ci_low
 
 
 def test_scalar_metrics_come_from_first_batch_without_ci():
@@ -195,3 +189,31 @@ def test_merged_batch_moments_match_two_pass_summary():
     s = summarize(x)
     assert mean == pytest.approx(s.mean, rel=1e-14)
     assert half == pytest.approx(s.half_width, rel=1e-10)
+
+
+def test_warnings_raised_by_the_experiment_are_recorded_once_per_point():
+    import warnings
+
+    def noisy(*, rng, n_trials):
+        warnings.warn("odd but legal", stacklevel=2)
+        warnings.warn("odd but legal", stacklevel=2)
+        return {"x": rng.normal(size=n_trials)}
+
+    rule = StoppingRule(n=30, batch=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing escapes to the caller's filters
+        res = run_point(noisy, {}, key="k", master_seed=0, rule=rule)
+    assert res.warnings == ("UserWarning: odd but legal",) and res.n_batches == 3
+    assert PointResult.from_record(res.to_record()).warnings == res.warnings
+
+
+def test_declared_outputs_are_enforced():
+    def declared(*, rng, n_trials):
+        return {"x": rng.normal(size=n_trials), "extra": 1.0}
+
+    declared.outputs = {"x": "trial"}
+    with pytest.raises(ExperimentError, match=r"'extra'.*not declared in its outputs \(x\)"):
+        run_point(declared, {}, key="k", master_seed=0, rule=StoppingRule(n=5), ref="d")
+    declared.outputs = {"x": "scalar", "extra": "scalar"}
+    with pytest.raises(ExperimentError, match=r"'x'.*is a trial metric but declared 'scalar'"):
+        run_point(declared, {}, key="k", master_seed=0, rule=StoppingRule(n=5), ref="d")

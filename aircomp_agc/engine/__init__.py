@@ -9,7 +9,7 @@ from .executors import DaskExecutor, ProcessExecutor, SerialExecutor, make_execu
 from .progress import RunInterrupted
 from .results import ResultsStore, RunExistsError
 from .run import RunResult, run_scenario
-from .runner import ExperimentError, MetricSummary, PointResult, StoppingRule, summarize
+from .runner import ExperimentError, PointResult, StoppingRule, summarize
 from .scenario import (
     FigureSpec,
     Scenario,
@@ -47,7 +47,6 @@ __all__ = [
     # runner, executors, results store, run orchestration
     "DaskExecutor",
     "ExperimentError",
-    "MetricSummary",
     "PointResult",
     "ProcessExecutor",
     "ResultsStore",

@@ -5,6 +5,7 @@ Layout of ``<results_dir>/<scenario>/``::
     points.jsonl     one JSON record per finished point, appended as each point finishes
     results.csv      tidy table, one row per point, in sweep order
     manifest.json    resolved configuration, versions, seed, git commit, wall time, status
+    .lock            held (``fcntl.flock``) by the run writing the folder
 
 Crash safety. Each finished point is appended to ``points.jsonl`` with a single
 ``write(2)`` on a file opened with ``O_APPEND``, before the next point is taken: once the
@@ -24,7 +25,10 @@ A finished run is never overwritten silently: starting a run where records or a 
 exist needs ``resume=True`` (reuse what matches) or ``force=True`` (delete and restart),
 else :class:`RunExistsError`. Records carry a fingerprint of what determines a point's
 numbers besides its parameters (experiment, master seed, stopping rule); a resume with a
-different fingerprint is refused.
+different fingerprint is refused. Two runs never write one folder at once: the store
+holds an exclusive lock on ``.lock`` from :meth:`ResultsStore.open` to
+:meth:`ResultsStore.close` (released by the operating system if the process dies), and a
+second run gets :class:`RunLockedError` (on systems without ``fcntl`` there is no lock).
 """
 
 from __future__ import annotations
@@ -41,29 +45,43 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .runner import MetricSummary, PointResult
+from .._checks import Estimate
+from .runner import PointResult
+from .sweep import point_value
 
 __all__ = [
     "FSYNC_INTERVAL",
     "RECORD_VERSION",
     "ResultsStore",
+    "ResultsDirError",
     "RunExistsError",
+    "RunLockedError",
     "atomic_write",
     "read_table",
     "tidy_table",
     "write_csv",
 ]
 
-RECORD_VERSION = 1
+#: Version 2: metrics as the shared Estimate (with std_err and converged), warnings.
+RECORD_VERSION = 2
 FSYNC_INTERVAL = 2.0
 
 MANIFEST = "manifest.json"
 CSV_NAME = "results.csv"
 POINTS = "points.jsonl"
+LOCK = ".lock"
 
 
 class RunExistsError(ValueError):
     """The results directory already holds a run and neither resume nor force was given."""
+
+
+class RunLockedError(ValueError):
+    """Another run (a live process) is writing the same results folder."""
+
+
+class ResultsDirError(ValueError):
+    """The results folder cannot be created or written (a file in the way, no permission)."""
 
 
 def _fsync_path(path: Path | str, directory: bool = False) -> None:
@@ -149,7 +167,7 @@ def tidy_table(
     kinds: dict[str, bool] = {}  # metric -> has CI
     for res in results:
         for name, m in res.metrics.items():
-            kinds.setdefault(name, isinstance(m, MetricSummary))
+            kinds.setdefault(name, isinstance(m, Estimate))
     header = list(columns)
     for name, has_ci in kinds.items():
         header += (
@@ -157,7 +175,7 @@ def tidy_table(
         )
     rows = []
     for point, res in zip(points, results, strict=True):
-        row = [point.get(c) for c in columns]
+        row = [point_value(point, c) for c in columns]
         for name, has_ci in kinds.items():
             m = res.metrics.get(name)
             if has_ci:
@@ -224,6 +242,7 @@ class ResultsStore:
         self.fingerprint = fingerprint
         self._fd: int | None = None
         self._syncer: _Syncer | None = None
+        self._lock_fd: int | None = None
 
     def read_manifest(self) -> dict[str, Any] | None:
         try:
@@ -245,9 +264,32 @@ class ResultsStore:
         RunExistsError
             A run is there and neither ``resume`` nor ``force`` is set, or ``resume`` is set
             but the run was made with another experiment, seed or stopping rule.
+        RunLockedError
+            Another live run holds the folder's lock.
+        ResultsDirError
+            The folder cannot be created or written.
         """
         if resume and force:
             raise ValueError("Pass at most one of resume and force (--resume, --force).")
+        self._make_directory()
+        self._lock()
+        try:
+            self._protect(resume=resume, force=force)
+            found = self.load_points() if resume else {}
+            # Start from exactly the valid records: a torn tail must not prefix the next
+            # append.
+            lines = [json.dumps(r.record, default=str) + "\n" for r in found.values()]
+            atomic_write(self.points_path, "".join(lines).encode())
+            self._fd = os.open(self.points_path, os.O_WRONLY | os.O_APPEND)
+        except BaseException:
+            self._unlock()
+            raise
+        self._syncer = _Syncer(self._fd)
+        self._syncer.start()
+        return {key: r.result for key, r in found.items()}
+
+    def _protect(self, *, resume: bool, force: bool) -> None:
+        """Refuse to lose an earlier run's points; delete them when ``force``."""
         manifest = self.read_manifest()
         status = (manifest or {}).get("status", "unfinished")
         # Protect what would be lost: finished points, or a complete run's table.
@@ -266,15 +308,62 @@ class ResultsStore:
                 f"from this scenario's (fingerprint {manifest.get('fingerprint')} != "
                 f"{self.fingerprint}); pass --force to start over."
             )
-        self.directory.mkdir(parents=True, exist_ok=True)
-        found = self.load_points() if resume else {}
-        # Start from exactly the valid records: a torn tail must not prefix the next append.
-        lines = [json.dumps(r.record, default=str) + "\n" for r in found.values()]
-        atomic_write(self.points_path, "".join(lines).encode())
-        self._fd = os.open(self.points_path, os.O_WRONLY | os.O_APPEND)
-        self._syncer = _Syncer(self._fd)
-        self._syncer.start()
-        return {key: r.result for key, r in found.items()}
+
+    def _make_directory(self) -> None:
+        """Create the folder, or say exactly why it cannot be (one line)."""
+        what = f"The results folder '{self.directory}'"
+        for parent in (self.directory, *self.directory.parents):
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ResultsDirError(
+                        f"{what} cannot be created: '{parent}' is a file, not a folder "
+                        "(choose another results directory)."
+                    )
+                break
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except PermissionError:
+            raise ResultsDirError(
+                f"{what} cannot be created: permission denied (choose another results "
+                "directory)."
+            ) from None
+        except OSError as exc:
+            raise ResultsDirError(f"{what} cannot be created: {exc.strerror or exc}.") from None
+        if not os.access(self.directory, os.W_OK | os.X_OK):
+            raise ResultsDirError(
+                f"{what} is not writable (permission denied); choose another results directory."
+            )
+
+    def _lock(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # no fcntl (Windows): no lock
+            return
+        path = self.directory / LOCK
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ResultsDirError(
+                f"Cannot write to the results folder '{self.directory}': "
+                f"{exc.strerror or exc}."
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunLockedError(
+                f"{self.directory} is being written by another run (process {holder}); wait "
+                "for it to finish or use another results directory."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
 
     def load_points(self) -> dict[str, _Loaded]:
         """Finished points on disk with this store's fingerprint, by key (first record wins).
@@ -325,6 +414,7 @@ class ResultsStore:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        self._unlock()
 
 
 @dataclass(frozen=True)

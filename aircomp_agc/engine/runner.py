@@ -18,36 +18,36 @@ Two stopping rules (:class:`StoppingRule`):
   the 95% confidence half-width of the chosen metric satisfies
   ``h <= rel_tol * |mean|``, or until ``max`` trials (the cap; the last batch is clipped).
 
-Aggregation of per-trial samples ``x_1..x_n`` (:func:`summarize`): the mean
-``xbar``, and the Student-t interval ``xbar -/+ t_{0.975, n-1} s / sqrt(n)`` with ``s`` the
-sample standard deviation (``ddof=1``). ``n = 1`` gives ``nan`` bounds. Scalar metrics are
-deterministic: they are taken from the first batch and reported without an interval.
+Aggregation of per-trial samples (:func:`summarize`) gives the toolkit's one estimate
+type, :class:`~aircomp_agc._checks.Estimate` (mean, standard error, Student-t interval).
+Scalar metrics are deterministic: they are taken from the first batch and reported
+without an interval. Python warnings an experiment raises are recorded with the point
+(:attr:`PointResult.warnings`) so that they reach the user even from worker processes.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from .._checks import check_int, check_real
+from .._checks import Estimate, check_int, check_real, mean_ci, t_quantile
 from .seeds import point_seed
 
 __all__ = [
     "ExperimentError",
-    "MetricSummary",
     "PointResult",
     "PointTask",
     "StoppingRule",
     "compute_point",
     "run_point",
     "summarize",
-    "t_quantile",
 ]
 
 CONFIDENCE = 0.95
@@ -145,99 +145,36 @@ class StoppingRule:
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
-@dataclass(frozen=True)
-class MetricSummary:
-    """Mean and Student-t 95% confidence interval of ``n`` per-trial samples."""
+def summarize(samples: np.ndarray, confidence: float = CONFIDENCE) -> Estimate:
+    r"""Mean and two-sided Student-t confidence interval of 1-D per-trial ``samples``.
 
-    mean: float
-    ci_low: float
-    ci_high: float
-    n: int
+    .. math:: \bar x \pm t_{(1+c)/2,\,n-1}\, s / \sqrt{n},\qquad
+              s^2 = \tfrac{1}{n-1}\sum_i (x_i - \bar x)^2
 
-    @property
-    def half_width(self) -> float:
-        return 0.5 * (self.ci_high - self.ci_low)
-
-
-def _t_two_sided(t: float, df: int) -> float:
-    """``P(|T| < t)`` for Student's t with integer ``df`` (Abramowitz & Stegun 26.7.3-4)."""
-    theta = math.atan(t / math.sqrt(df))
-    c2, s = math.cos(theta) ** 2, math.sin(theta)
-    if df % 2 == 0:
-        term = total = 1.0
-        for k in range(2, df, 2):  # 1 + (1/2) c^2 + (1*3)/(2*4) c^4 + ...
-            term *= c2 * (k - 1) / k
-            total += term
-        return s * total
-    if df == 1:
-        return 2.0 * theta / math.pi
-    term = total = math.cos(theta)
-    for k in range(3, df - 1, 2):  # cos + (2/3) cos^3 + (2*4)/(3*5) cos^5 + ...
-        term *= c2 * (k - 1) / k
-        total += term
-    return 2.0 / math.pi * (theta + s * total)
-
-
-@lru_cache(maxsize=4096)
-def t_quantile(df: int, p: float = 0.5 + CONFIDENCE / 2) -> float:
-    """Quantile ``t_{p, df}`` of Student's t distribution (``p`` in (0.5, 1), integer ``df``).
-
-    Exact series CDF inverted by Newton's method for ``df <= 200``; above, the
-    Cornish-Fisher expansion in ``1/df`` to fourth order (Abramowitz & Stegun 26.7.5),
-    whose truncation error is below 1e-12 there. (``scipy.special`` would cost 0.6 s of
-    import in every worker process.)
-    """
-    from statistics import NormalDist
-
-    z = NormalDist().inv_cdf(p)
-    g = (
-        (z**3 + z) / 4,
-        (5 * z**5 + 16 * z**3 + 3 * z) / 96,
-        (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384,
-        (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160,
-    )
-    t = z + sum(gi / df ** (i + 1) for i, gi in enumerate(g))
-    if df > 200:
-        return t
-    log_norm = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
-    target = 2 * p - 1
-    t = min(t, 1e3) if df > 1 else math.tan(math.pi * (p - 0.5))
-    for _ in range(100):
-        pdf = math.exp(log_norm - (df + 1) / 2 * math.log1p(t * t / df))
-        step = (_t_two_sided(t, df) - target) / (2 * pdf)
-        t -= step
-        if abs(step) <= 1e-14 * t:
-            break
-    return t
-
-
-def summarize(samples: np.ndarray) -> MetricSummary:
-    """Mean and two-sided 95% Student-t confidence interval of 1-D ``samples``.
-
-    .. math:: \\bar x \\pm t_{0.975,\\,n-1}\\, s / \\sqrt{n},\\qquad
-              s^2 = \\tfrac{1}{n-1}\\sum_i (x_i - \\bar x)^2
+    The toolkit's one estimate (:func:`aircomp_agc._checks.mean_ci`), extended to the two
+    cases a sweep point can legitimately produce and ``mean_ci`` refuses: a single trial
+    (``nan`` interval) and non-finite samples (an infinite MSE, say), which propagate into
+    the mean with a ``nan`` interval.
 
     Parameters
     ----------
     samples : [n], float
-        Per-trial values (``n >= 1``). Non-finite values propagate into the result.
+        Per-trial values (``n >= 1``).
+    confidence : float in (0, 1)
 
     Returns
     -------
-    MetricSummary
-        ``ci_low = ci_high = nan`` when ``n == 1``.
+    Estimate
     """
     x = np.asarray(samples, dtype=np.float64)
     n = int(x.size)
     if x.ndim != 1 or n == 0:
         raise ValueError(f"summarize needs a non-empty 1-D sample array; got shape {x.shape}.")
-    mean = float(x.sum()) / n  # the same pairwise sum as x.mean(), without its overhead
-    if n == 1:
-        return MetricSummary(mean, math.nan, math.nan, 1)
-    d = x - mean
-    np.square(d, out=d)  # in place: one temporary, two passes (no BLAS: its order varies)
-    half = t_quantile(n - 1) * math.sqrt(float(d.sum()) / (n - 1) / n)
-    return MetricSummary(mean, mean - half, mean + half, n)
+    if n >= 2 and np.isfinite(x).all():
+        return mean_ci(x, confidence, owner="summarize")
+    with np.errstate(invalid="ignore"):
+        mean = float(x.mean())
+    return Estimate(mean, math.nan, math.nan, math.nan, n, confidence)
 
 
 @dataclass(frozen=True)
@@ -248,7 +185,7 @@ class PointResult:
     ----------
     key : str
         The point's canonical key.
-    metrics : dict[str, MetricSummary | float | int]
+    metrics : dict[str, Estimate | float | int]
         Per-trial metrics summarized; scalar metrics as returned (first batch).
     n_trials, n_batches : int
         Trials and experiment calls spent.
@@ -256,24 +193,27 @@ class PointResult:
         ``"fixed"``, ``"converged"`` (precision target met) or ``"cap"`` (``max`` reached).
     seconds : float
         Compute time of the point (wall clock, in the worker).
+    warnings : tuple of str
+        Distinct Python warnings the experiment raised at this point (``Category: text``).
     """
 
     key: str
-    metrics: dict[str, MetricSummary | float | int]
+    metrics: dict[str, Estimate | float | int]
     n_trials: int
     n_batches: int
     stop: str
     seconds: float = field(default=0.0, compare=False)
+    warnings: tuple[str, ...] = ()
 
     def to_record(self) -> dict[str, Any]:
         """JSON-able form (floats survive ``json`` round trips exactly)."""
         metrics = {
-            name: {"mean": m.mean, "ci_low": m.ci_low, "ci_high": m.ci_high, "n": m.n}
-            if isinstance(m, MetricSummary)
+            name: {f: getattr(m, f) for f in _ESTIMATE_FIELDS}
+            if isinstance(m, Estimate)
             else {"value": m}
             for name, m in self.metrics.items()
         }
-        return {
+        record = {
             "key": self.key,
             "metrics": metrics,
             "n_trials": self.n_trials,
@@ -281,12 +221,15 @@ class PointResult:
             "stop": self.stop,
             "seconds": self.seconds,
         }
+        if self.warnings:
+            record["warnings"] = list(self.warnings)
+        return record
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> PointResult:
-        metrics: dict[str, MetricSummary | float | int] = {}
+        metrics: dict[str, Estimate | float | int] = {}
         for name, m in record["metrics"].items():
-            metrics[name] = m["value"] if set(m) == {"value"} else MetricSummary(**m)
+            metrics[name] = m["value"] if set(m) == {"value"} else Estimate(**m)
         return cls(
             key=record["key"],
             metrics=metrics,
@@ -294,11 +237,22 @@ class PointResult:
             n_batches=int(record["n_batches"]),
             stop=str(record["stop"]),
             seconds=float(record.get("seconds", 0.0)),
+            warnings=tuple(record.get("warnings", ())),
         )
 
 
-def _split_metrics(ref: str, key: str, out: Any, n_trials: int) -> tuple[dict, dict]:
-    """Separate an experiment's output into per-trial arrays and scalars, checking shapes."""
+#: The :class:`Estimate` fields a record keeps (the rest are constant for the engine).
+_ESTIMATE_FIELDS = ("mean", "std_err", "ci_low", "ci_high", "n", "converged")
+
+
+def _split_metrics(
+    ref: str, key: str, out: Any, n_trials: int, declared: Mapping[str, str] | None
+) -> tuple[dict, dict]:
+    """Separate an experiment's output into per-trial arrays and scalars, checking shapes.
+
+    ``declared`` (the experiment's ``outputs``, when it declares them) must name every
+    metric with its kind, ``"trial"`` or ``"scalar"``.
+    """
     if not isinstance(out, Mapping) or not out:
         raise ExperimentError(
             f"Experiment {ref!r} must return a non-empty dict of metrics; got "
@@ -316,12 +270,20 @@ def _split_metrics(ref: str, key: str, out: Any, n_trials: int) -> tuple[dict, d
         if arr.ndim == 0:
             item = arr.item()
             scalars[name] = float(item) if arr.dtype.kind in "bf" else int(item)
+            kind = "scalar"
         elif arr.shape == (n_trials,):
             samples[name] = arr.astype(np.float64, copy=False)
+            kind = "trial"
         else:
             raise ExperimentError(
                 f"Metric {name!r} of experiment {ref!r} must be a scalar or have shape "
                 f"(n_trials,) = ({n_trials},); got shape {arr.shape} at point {key}."
+            )
+        if declared is not None and declared.get(name) != kind:
+            what = f"declared {declared[name]!r}" if name in declared else "not declared"
+            raise ExperimentError(
+                f"Metric {name!r} of experiment {ref!r} is a {kind} metric but {what} in "
+                f"its outputs ({', '.join(sorted(declared))}) at point {key}."
             )
     return samples, scalars
 
@@ -352,7 +314,8 @@ class _RunningMoments:
     def mean_half_width(self) -> tuple[float, float]:
         if self.n < 2:
             return self.mean, math.nan
-        return self.mean, t_quantile(self.n - 1) * math.sqrt(self.m2 / (self.n - 1) / self.n)
+        t = float(t_quantile(self.n - 1, 0.5 + CONFIDENCE / 2))
+        return self.mean, t * math.sqrt(self.m2 / (self.n - 1) / self.n)
 
 
 def _joined(parts: list[np.ndarray]) -> np.ndarray:
@@ -396,14 +359,40 @@ def run_point(
         something outside the contract, or the precision metric is missing or scalar.
     """
     start = time.perf_counter()
+    declared = getattr(fn, "outputs", None)
     chunks: dict[str, list[np.ndarray]] = {}
     scalars: dict[str, float | int] = {}
     order: list[str] = []
+    seen_warnings: dict[str, None] = {}
     done = batch_index = 0
     stop = "fixed" if rule.mode == "fixed" else "cap"
     watch = _RunningMoments()
     while (size := rule.batch_size(done)) > 0:
         rng = np.random.default_rng(point_seed(master_seed, key, batch_index))
+        out = _call(fn, rng, size, params, key, ref, seen_warnings)
+        samples, batch_scalars = _split_metrics(ref, key, out, size, declared)
+        if batch_index == 0:
+            order, scalars = list(out), batch_scalars
+        for name, arr in samples.items():
+            chunks.setdefault(name, []).append(arr)
+        done += size
+        batch_index += 1
+        if rule.mode == "precision" and _target_met(rule, chunks, watch, done, ref):
+            stop = "converged"
+            break
+    metrics: dict[str, Estimate | float | int] = {}
+    for name in order:
+        metrics[name] = summarize(_joined(chunks[name])) if name in chunks else scalars[name]
+    if rule.mode == "precision" and stop == "cap":
+        metrics[rule.metric] = replace(metrics[rule.metric], converged=False)
+    return PointResult(key, metrics, done, batch_index, stop, time.perf_counter() - start,
+                       tuple(seen_warnings))
+
+
+def _call(fn, rng, size, params, key, ref, seen_warnings: dict[str, None]) -> Any:
+    """One experiment call, its Python warnings recorded (workers cannot print them)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
             out = fn(rng=rng, n_trials=size, **params)
         except (ValueError, TypeError) as exc:
@@ -411,54 +400,52 @@ def run_point(
             raise ExperimentError(
                 f"Experiment {ref!r} failed at point {key}: {type(exc).__name__}: {first}"
             ) from exc
-        samples, batch_scalars = _split_metrics(ref, key, out, size)
-        if batch_index == 0:
-            order = list(out)
-            scalars = batch_scalars
-        for name, arr in samples.items():
-            chunks.setdefault(name, []).append(arr)
-        done += size
-        batch_index += 1
-        if rule.mode == "precision":
-            if rule.metric not in chunks:
-                raise ExperimentError(
-                    f"The trials 'metric' {rule.metric!r} is not a per-trial metric of "
-                    f"experiment {ref!r}; per-trial metrics: {sorted(chunks) or 'none'}."
-                )
-            watch.add(chunks[rule.metric][-1])
-            if done >= rule.min:
-                mean, half = watch.mean_half_width()
-                if half <= rule.rel_tol * abs(mean):
-                    stop = "converged"
-                    break
-    metrics: dict[str, MetricSummary | float | int] = {}
-    for name in order:
-        metrics[name] = summarize(_joined(chunks[name])) if name in chunks else scalars[name]
-    return PointResult(key, metrics, done, batch_index, stop, time.perf_counter() - start)
+    for w in caught:
+        seen_warnings.setdefault(f"{w.category.__name__}: {w.message}", None)
+    return out
+
+
+def _target_met(rule: StoppingRule, chunks, watch: _RunningMoments, done: int, ref: str) -> bool:
+    """Feed the watched metric's newest batch; whether the precision target now holds."""
+    if rule.metric not in chunks:
+        raise ExperimentError(
+            f"The trials 'metric' {rule.metric!r} is not a per-trial metric of "
+            f"experiment {ref!r}; per-trial metrics: {sorted(chunks) or 'none'}."
+        )
+    watch.add(chunks[rule.metric][-1])
+    if done < rule.min:
+        return False
+    mean, half = watch.mean_half_width()
+    return half <= rule.rel_tol * abs(mean)
 
 
 @dataclass(frozen=True)
 class PointTask:
-    """Everything a worker needs to compute one point; picklable, experiment referenced by name."""
+    """Everything a worker needs to compute one point; picklable, experiment referenced by name.
+
+    ``imports`` are the scenario's modules to import first (a user's registrations).
+    """
 
     experiment: str
     params: dict[str, Any]
     key: str
     master_seed: int
     rule: StoppingRule
+    imports: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=64)
-def _resolve(ref: str) -> Callable[..., Mapping[str, Any]]:
-    from ..experiments.registry import get_experiment
+def _resolve(ref: str, imports: tuple[str, ...]) -> Callable[..., Mapping[str, Any]]:
+    from ..experiments.registry import get_experiment, import_modules
 
+    import_modules(imports)
     return get_experiment(ref)
 
 
 def compute_point(task: PointTask) -> PointResult:
     """Worker entry point: resolve the experiment by reference and run the point."""
     return run_point(
-        _resolve(task.experiment),
+        _resolve(task.experiment, tuple(task.imports)),
         task.params,
         key=task.key,
         master_seed=task.master_seed,
