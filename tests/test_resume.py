@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from aircomp_agc.engine.progress import RunInterrupted, resume_command
-from aircomp_agc.engine.results import ResultsStore, RunExistsError, read_table
+from aircomp_agc.engine.results import (
+    ResultsDirError,
+    ResultsStore,
+    RunExistsError,
+    RunLockedError,
+    read_table,
+)
 from aircomp_agc.engine.run import run_scenario
 from aircomp_agc.engine.scenario import load_scenario, parse_scenario
 from tests.runner_fixtures import INTERRUPT_AT
@@ -186,3 +192,51 @@ def test_failing_experiment_marks_manifest_failed_and_keeps_points(tmp_path):
     manifest = json.loads((tmp_path / "slow" / "manifest.json").read_text())
     assert manifest["status"] == "failed" and manifest["error"].startswith("RuntimeError: ")
     assert manifest["points"]["computed"] == 2 and len(_records(tmp_path / "slow")) == 2
+
+
+def test_two_runs_cannot_write_one_folder(tmp_path):
+    store = ResultsStore(tmp_path / "s", fingerprint="f")
+    store.open()
+    other = ResultsStore(tmp_path / "s", fingerprint="f")
+    with pytest.raises(RunLockedError, match=rf"being written by another run \(process {os.getpid()}\)"):
+        other.open(resume=True)
+    store.close()
+    other.open(resume=True)  # the lock goes with the first store
+    other.close()
+
+
+def test_a_live_run_holds_its_folder_against_the_cli(tmp_path):
+    scenario_file = _write(tmp_path, SLOW.format(last=15))
+    cmd = [
+        sys.executable, "-c", "import sys; from aircomp_agc.cli import main; sys.exit(main())",
+        "run", str(scenario_file), "--executor", "serial", "--results-dir", str(tmp_path),
+        "--no-plot", "--quiet",
+    ]
+    first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not _records(tmp_path / "slow") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        second = subprocess.run([*cmd, "--force"], cwd=ROOT, capture_output=True, text=True)
+        assert second.returncode == 2
+        (line,) = second.stderr.strip().splitlines()
+        assert f"being written by another run (process {first.pid})" in line
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+    # The operating system released the dead run's lock: resuming works.
+    resumed = subprocess.run([*cmd, "--resume"], cwd=ROOT, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+
+
+def test_results_folder_problems_are_one_line(tmp_path):
+    sc = parse_scenario(SLOW.format(last=1).replace("delay = 0.02", "delay = 0.0"))
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ResultsDirError, match=r"cannot be created: '.*file' is a file, not a folder"):
+        run_scenario(sc, results_dir=blocker, executor="serial")
+    if os.geteuid() != 0:  # root may write anywhere
+        locked = tmp_path / "ro"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(ResultsDirError, match="permission denied"):
+            run_scenario(sc, results_dir=locked, executor="serial")

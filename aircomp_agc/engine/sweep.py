@@ -18,12 +18,19 @@ axis' largest magnitude, so ``0.1 * 3`` gives ``0.3`` and not ``0.30000000000000
 the last bit of a platform's floating-point arithmetic. ``range`` with integer start, stop
 and step gives integers.
 
+An axis may also sweep one parameter of a model given as a table: the axis
+``"channel.k_factor" = [0, 1, 4]`` (TOML's dotted key ``channel.k_factor = [...]`` means
+the same) sets ``k_factor`` inside the ``channel`` table of every point, so that a point is
+``{"channel": {"name": "rician", "k_factor": 4}, ...}`` and the results table has a
+``channel.k_factor`` column.
+
 Errors are plain ``ValueError``/``TypeError`` naming the dotted key (``sweep.axes.snr_db``);
 :mod:`aircomp_agc.engine.scenario` adds the file name.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 import itertools
 import json
@@ -35,7 +42,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AXIS_GENERATORS", "MAX_POINTS", "SWEEP_MODES", "Sweep", "expand_axis", "point_key"]
+__all__ = [
+    "AXIS_GENERATORS",
+    "MAX_POINTS",
+    "SWEEP_MODES",
+    "Sweep",
+    "expand_axis",
+    "point_key",
+    "point_value",
+]
 
 SWEEP_MODES = ("grid", "zip")
 AXIS_GENERATORS = ("range", "linspace", "logspace")
@@ -272,8 +287,50 @@ class Sweep:
         return list(zip(*values, strict=True)) if values else [()]
 
     def points(self, base: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Full keyword dicts: ``base`` (the fixed parameters) updated with each combination."""
+        """Full keyword dicts: ``base`` (the fixed parameters) updated with each combination.
+
+        A dotted axis name ``"a.b"`` sets key ``b`` of the table ``base["a"]`` (a copy per
+        point); the table must exist in ``base``.
+        """
         base = dict(base or {})
-        return [
-            {**base, **dict(zip(self.names, combo, strict=True))} for combo in self.combinations()
-        ]
+        if not any("." in name for name in self.names):
+            return [
+                {**base, **dict(zip(self.names, combo, strict=True))}
+                for combo in self.combinations()
+            ]
+        out = []
+        for combo in self.combinations():
+            point = copy.deepcopy(base)
+            for name, value in zip(self.names, combo, strict=True):
+                _assign(point, name, value)
+            out.append(point)
+        return out
+
+
+def _assign(point: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = point
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            raise ValueError(
+                f"'sweep.axes.{dotted}' sets a key inside '{part}', which must be a table; "
+                f"got {_short(child)}."
+            )
+        node = child
+    node[last] = value
+
+
+def point_value(point: Mapping[str, Any], name: str) -> Any:
+    """The value of the swept parameter ``name`` in ``point`` (``"a.b"``: ``point["a"]["b"]``).
+
+    Returns None when the point has no such value.
+    """
+    if name in point:
+        return point[name]
+    node: Any = point
+    for part in name.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
