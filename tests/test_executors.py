@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -149,3 +150,60 @@ def test_dask_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, dask_
     assert _csv(result) == _csv(serial)
     keys = [tuple(r[:2]) for r in result.rows]
     assert len(set(keys)) == 12  # every point exactly once
+
+
+def _children(pid: int) -> set[int]:
+    """Descendants of ``pid`` (Linux ``/proc``), recursively."""
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                kids = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for kid in map(int, kids):
+                if kid not in out:
+                    out.add(kid)
+                    todo.append(kid)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")  # a zombie has exited; only its reaper is missing
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir() or sys.platform != "linux",
+                    reason="reads the process tree from Linux /proc")
+def test_workers_exit_when_the_cli_is_killed(tmp_path):
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(SCENARIO.replace("tests.engine_fixtures:cheap", "tests.runner_fixtures:sleepy")
+                        .replace("mu = {{", "x = {{").replace("sigma = [1.0, 3.0]",
+                                                          "delay = [0.5, 0.6]")
+                        .format(trials="n = 10"))
+    cmd = [sys.executable, "-c", "import sys; from aircomp_agc.cli import main; sys.exit(main())",
+           "run", str(scenario), "--workers", "2", "--results-dir", str(tmp_path / "r"),
+           "--quiet", "--no-plot"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    points = tmp_path / "r" / "exec" / "points.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (points.exists() and points.stat().st_size):
+        time.sleep(0.02)
+    workers = {pid for pid in _children(proc.pid) if _alive(pid)}
+    assert len(workers) >= 2, "the run did not start its worker processes"
+    os.kill(proc.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    proc.wait(timeout=10)
+    while time.monotonic() - killed < 10 and any(_alive(pid) for pid in workers):
+        time.sleep(0.05)
+    left = [pid for pid in workers if _alive(pid)]
+    for pid in left:  # do not leak them into the rest of the test session
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"worker processes {left} outlived the killed CLI by 10 s"
+    # The poll interval bounds how long an orphan lives (0.25 s, plus its current sleep).
+    assert time.monotonic() - killed < 5

@@ -8,6 +8,8 @@ decides where and in which order the work runs.
 - :class:`SerialExecutor` -- in this process, in order (debugging, tiny sweeps).
 - :class:`ProcessExecutor` -- the default: ``concurrent.futures.ProcessPoolExecutor`` with
   one worker per core, started with ``spawn`` (safe with threads, TensorFlow and macOS).
+  Workers end by themselves within :data:`PARENT_POLL_SECONDS` when the driver dies
+  without stopping them (``kill -9``).
   Items are sent in chunks sized from measured item times (about 0.1 s of work per
   chunk), so thousands of cheap points do not drown in inter-process round trips.
 - :class:`DaskExecutor` -- Dask distributed, on an existing scheduler (``address``) or a
@@ -22,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -30,6 +33,7 @@ from .._checks import check_choice, check_int
 
 __all__ = [
     "EXECUTORS",
+    "PARENT_POLL_SECONDS",
     "DaskExecutor",
     "Executor",
     "ProcessExecutor",
@@ -60,10 +64,36 @@ def _call_chunk(fn: Callable[[Any], Any], items: list[Any]) -> tuple[list[Any], 
     return [fn(item) for item in items], time.perf_counter() - start
 
 
-def _ignore_sigint() -> None:
-    # Ctrl-C reaches the whole process group; only the driver should react to it, then
-    # stop the workers itself.
+#: Seconds between two checks, in a worker, that the process that started it is alive.
+PARENT_POLL_SECONDS = 0.25
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Run in every worker process when it starts.
+
+    Ctrl-C reaches the whole process group; only the driver reacts to it (and then stops
+    the workers itself), so workers ignore it. If the driver dies without stopping them
+    (``kill -9``, out of memory), nothing else would: a daemon thread polls the parent's
+    process id and ends the worker as soon as it changes (the orphan was adopted).
+    Polling ``getppid`` is portable and, unlike Linux's ``PR_SET_PDEATHSIG``, is not
+    tied to the lifetime of the thread that created the worker.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_if_orphaned(parent_pid)
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid,), name="aircomp-agc-parent-watch", daemon=True
+    ).start()
+
+
+def _exit_if_orphaned(parent_pid: int) -> None:
+    if os.getppid() != parent_pid:
+        os._exit(1)  # no cleanup to do: the results belong to a driver that is gone
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(PARENT_POLL_SECONDS)
+        _exit_if_orphaned(parent_pid)
 
 
 class Executor:
@@ -171,7 +201,8 @@ class ProcessExecutor(_FutureExecutor):
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_ignore_sigint,
+                initializer=_worker_init,
+                initargs=(os.getpid(),),
             )
         return self._pool
 
