@@ -12,7 +12,16 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["busy", "cheap", "deterministic", "failing", "open_ended", "typed"]
+__all__ = [
+    "busy",
+    "cheap",
+    "deterministic",
+    "failing",
+    "ignoring",
+    "modelled",
+    "open_ended",
+    "typed",
+]
 
 
 def cheap(*, rng: np.random.Generator, n_trials: int, mu: float = 0.0, sigma: float = 1.0):
@@ -74,6 +83,32 @@ def typed(
     """
     base = n + snr_db + float(flag) + float(np.sum(weights or []))
     return {"value": base + rng.standard_normal(n_trials), "code_len": float(len(code))}
+
+
+typed.outputs = {"value": "trial", "code_len": "scalar"}  # checked against [figure]
+
+
+def modelled(*, rng: np.random.Generator, n_trials: int, channel: str | dict = "plain",
+             gain: float = 1.0):
+    """A model given as a name or a table: ``y ~ N(gain * k, 1)``, ``k = channel["k"]`` (0
+    for a name), so a sweep over ``channel.k`` has the closed-form mean ``gain * k``."""
+    k = channel.get("k", 0.0) if isinstance(channel, dict) else 0.0
+    return {"y": gain * k + rng.standard_normal(n_trials)}
+
+
+def _check_ignoring(*, mode: str, level: int):
+    """``level`` matters in mode ``"levels"`` only; otherwise the point ignores it."""
+    if mode not in ("levels", "flat"):
+        raise ValueError(f"The 'mode' parameter must be 'levels' or 'flat'; got {mode!r}.")
+    return {"mode": mode, "level": level} if mode == "levels" else {"mode": mode}
+
+
+def ignoring(*, rng: np.random.Generator, n_trials: int, mode: str = "levels", level: int = 1):
+    """``z ~ N(level, 1)`` in mode ``levels``, ``N(0, 1)`` in mode ``flat``."""
+    return {"z": (level if mode == "levels" else 0) + rng.standard_normal(n_trials)}
+
+
+ignoring.check = _check_ignoring
 
 
 def open_ended(*, rng: np.random.Generator, n_trials: int, **params):

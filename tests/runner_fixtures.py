@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 
 import numpy as np
 
 from aircomp_agc._checks import check_real
 
-__all__ = ["INTERRUPT_AT", "interrupting", "picky", "sleepy"]
+__all__ = ["INTERRUPT_AT", "interrupting", "picky", "sleepy", "warning"]
 
 
 def sleepy(*, rng: np.random.Generator, n_trials: int, x: float = 0.0, delay: float = 0.05):
@@ -24,6 +25,13 @@ def sleepy(*, rng: np.random.Generator, n_trials: int, x: float = 0.0, delay: fl
 def picky(*, rng: np.random.Generator, n_trials: int, x: float = 0.0):
     """Rejects ``x < 0`` the way built-in experiments validate (``ValueError``, one line)."""
     x = check_real("x", x, low=0.0, owner="picky")
+    return {"v": rng.normal(x, 1.0, size=n_trials)}
+
+
+def warning(*, rng: np.random.Generator, n_trials: int, x: float = 0.0):
+    """``v ~ N(x, 1)``; warns (``UserWarning``) when ``x > 1``, as an odd-but-legal setting."""
+    if x > 1:
+        warnings.warn("x above 1 (odd but legal)", stacklevel=2)
     return {"v": rng.normal(x, 1.0, size=n_trials)}
 
 

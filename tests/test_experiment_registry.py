@@ -11,8 +11,10 @@ import pytest
 
 from aircomp_agc.experiments import (
     EXPERIMENTS,
+    experiment_outputs,
     experiment_parameters,
     get_experiment,
+    import_modules,
     list_experiments,
     register_experiment,
 )
@@ -31,9 +33,9 @@ def registered():
         return fn
 
     yield add
-    for name in names:  # the registry has no public removal: keep tests independent
-        EXPERIMENTS._entries.pop(name, None)
-        EXPERIMENTS._summaries.pop(name, None)
+    for name in names:  # keep tests independent: leave no registration behind
+        if name in EXPERIMENTS:
+            EXPERIMENTS.unregister(name)
 
 
 def test_register_and_resolve_by_name(registered):
@@ -41,9 +43,12 @@ def test_register_and_resolve_by_name(registered):
         """Gaussian mean."""
         return {"x": rng.normal(mu, 1.0, size=n_trials)}
 
-    registered("test-registry-gauss", my_exp)
+    registered("test-registry-gauss", my_exp, outputs={"x": "trial"})
     assert get_experiment("test-registry-gauss") is my_exp
-    assert ("test-registry-gauss", "Gaussian mean.") in list_experiments()
+    (entry,) = [e for e in list_experiments() if e.name == "test-registry-gauss"]
+    assert entry.summary == "Gaussian mean." and entry.tags["outputs"] == {"x": "trial"}
+    assert [(p.name, p.default, p.required) for p in entry.parameters] == [("mu", 0.0, False)]
+    assert my_exp.outputs == {"x": "trial"}
     with pytest.raises(ValueError, match=r"Did you mean 'test-registry-gauss'\?"):
         get_experiment("test-registry-gaus")
     with pytest.raises(ValueError, match="already registered"):
@@ -119,9 +124,31 @@ def test_experiment_parameters_drop_engine_arguments_and_evaluate_annotations():
     assert [p.kind for p in kw.values()] == [inspect.Parameter.VAR_KEYWORD]
 
 
-def test_builtin_experiments_are_listed():
-    rows = list_experiments()
-    assert rows == sorted(rows)
-    for name, _summary in rows:
-        fn = get_experiment(name)
-        assert callable(fn) and isinstance(experiment_parameters(fn), dict)
+def test_builtin_experiments_are_listed_with_declared_outputs():
+    entries = list_experiments()
+    names = [e.name for e in entries]
+    assert names == sorted(names)
+    assert {"aircomp-mse", "decoding-error", "storage-frontier"} <= set(names)
+    for entry in entries:
+        fn = get_experiment(entry.name)
+        assert [p.name for p in entry.parameters] == list(experiment_parameters(fn))
+        if entry.name in ("aircomp-mse", "decoding-error", "storage-frontier"):
+            assert experiment_outputs(fn) == entry.tags["outputs"] and entry.tags["outputs"]
+            assert all(p.doc for p in entry.parameters), entry.name  # describe shows them
+
+
+def test_outputs_declaration_is_checked():
+    with pytest.raises(TypeError, match="'outputs'.*'trial' or 'scalar'"):
+        register_experiment("test-registry-outputs", outputs={"x": "samples"})
+    assert "test-registry-outputs" not in EXPERIMENTS
+
+
+def test_import_modules_imports_or_says_why(tmp_path, monkeypatch):
+    (tmp_path / "reg_mod_xyz.py").write_text("LOADED = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import_modules(["reg_mod_xyz"])
+    assert sys.modules["reg_mod_xyz"].LOADED
+    with pytest.raises(ValueError, match=r"Cannot import 'no_such_mod_xyz' \(ModuleNotFoundError"):
+        import_modules(["no_such_mod_xyz"])
+    with pytest.raises(ValueError, match="module path such as 'mypkg.models'; got 'a:b'"):
+        import_modules(["a:b"])

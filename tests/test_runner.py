@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from aircomp_agc.engine.sweep import point_key
 from tests.engine_fixtures import cheap, deterministic
 
 SEED = 2026
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _key(**params) -> str:
@@ -217,3 +219,66 @@ def test_declared_outputs_are_enforced():
     declared.outputs = {"x": "scalar", "extra": "scalar"}
     with pytest.raises(ExperimentError, match=r"'x'.*is a trial metric but declared 'scalar'"):
         run_point(declared, {}, key="k", master_seed=0, rule=StoppingRule(n=5), ref="d")
+
+
+# ------------------------------------------------------------------ whole runs
+
+IGNORING = """
+[scenario]
+name = "ign"
+experiment = "tests.engine_fixtures:ignoring"
+seed = 1
+[sweep.axes]
+mode = ["levels", "flat"]
+level = [1, 2]
+[trials]
+n = 5
+"""
+
+
+def test_points_differing_only_in_an_ignored_parameter_are_refused(tmp_path, monkeypatch):
+    from aircomp_agc.engine.run import run_scenario
+    from aircomp_agc.engine.scenario import parse_scenario
+
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(ExperimentError, match=r'Points \{"level":1,"mode":"flat"\} and '
+                       r'\{"level":2,"mode":"flat"\} would compute the same thing: they differ '
+                       r"only in 'level', which the model ignores there"):
+        run_scenario(parse_scenario(IGNORING), results_dir=tmp_path, executor="serial")
+    assert not (tmp_path / "ign").exists()
+    zipped = IGNORING.replace("[sweep.axes]", '[sweep]\nmode = "zip"\n[sweep.axes]')
+    result = run_scenario(parse_scenario(zipped), results_dir=tmp_path, executor="serial")
+    assert result.computed == 2
+
+
+def test_warnings_reach_the_run_result_and_the_manifest(tmp_path, monkeypatch):
+    import json
+
+    from aircomp_agc.engine.run import run_scenario
+    from aircomp_agc.engine.scenario import parse_scenario
+
+    monkeypatch.chdir(ROOT)
+    text = IGNORING.replace("tests.engine_fixtures:ignoring", "tests.runner_fixtures:warning")
+    text = text.replace('mode = ["levels", "flat"]\nlevel = [1, 2]', "x = [0.5, 2.0, 3.0]")
+    result = run_scenario(parse_scenario(text), results_dir=tmp_path, executor="processes",
+                          workers=2)
+    # Raised in worker processes, counted per point.
+    assert result.warnings == {"UserWarning: x above 1 (odd but legal)": 2}
+    manifest = json.loads(result.manifest_path.read_text())
+    assert manifest["warnings"] == result.warnings
+
+
+def test_an_undeclared_figure_metric_stops_the_run_at_the_first_point(tmp_path, monkeypatch):
+    from aircomp_agc.engine.run import run_scenario
+    from aircomp_agc.engine.scenario import parse_scenario
+
+    monkeypatch.chdir(ROOT)
+    text = IGNORING.replace("tests.engine_fixtures:ignoring", "tests.runner_fixtures:sleepy")
+    text = text.replace('mode = ["levels", "flat"]\nlevel = [1, 2]', "x = [0.0, 1.0, 2.0]")
+    text += '[figure]\nx = "x"\ny = ["vv"]\n'
+    with pytest.raises(ExperimentError, match=r"'y' names 'vv', which is not a metric of "
+                       r"experiment 'tests.runner_fixtures:sleepy' \(metrics: v, x2\)\. Did you "
+                       r"mean 'v'\?"):
+        run_scenario(parse_scenario(text), results_dir=tmp_path, executor="serial")
+    records = (tmp_path / "ign" / "points.jsonl").read_bytes()
+    assert records == b""  # stopped before recording (or computing) anything else

@@ -476,3 +476,97 @@ def test_every_shipped_scenario_validates(path):
     sc = load_scenario(path)
     assert isinstance(sc, Scenario) and sc.n_points >= 1
     assert sc.name == path.stem, "a scenario's name should match its file name"
+
+
+# ----------------------------------------------------------------------------- new keys
+
+
+MODELLED = textwrap.dedent(
+    """\
+    [scenario]
+    name = "modelled"
+    experiment = "tests.engine_fixtures:modelled"
+    seed = 4
+    [params]
+    channel = { name = "custom", k = 1.0 }
+    [sweep.axes]
+    gain = [1.0, 2.0]
+    [trials]
+    n = 10
+    """
+)
+
+
+def test_a_model_table_and_a_sweep_over_one_of_its_keys():
+    sc = parse_scenario(MODELLED)
+    assert sc.points()[1] == {"channel": {"name": "custom", "k": 1.0}, "gain": 2.0}
+    # TOML dotted key in [sweep.axes], and the quoted form, mean the same axis.
+    for axis in ('channel.k = [0.5, 2.0]', '"channel.k" = [0.5, 2.0]'):
+        text = MODELLED.replace('channel = { name = "custom", k = 1.0 }', 'channel = "custom"')
+        sc = parse_scenario(text.replace("gain = [1.0, 2.0]", axis))
+        assert sc.axes == {"channel.k": (0.5, 2.0)}
+        assert sc.points() == [{"channel": {"name": "custom", "k": 0.5}},
+                               {"channel": {"name": "custom", "k": 2.0}}]
+        assert scenario_from_dict(sc.to_dict()).points() == sc.points()
+    # Without [params] the experiment's default name becomes the table.
+    text = MODELLED.replace('channel = { name = "custom", k = 1.0 }\n', "")
+    sc = parse_scenario(text, overrides=["sweep.axes.channel.k=[3.0]"])
+    assert sc.points()[0]["channel"] == {"name": "plain", "k": 3.0}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "pattern"),
+    [
+        (["sweep.axes.channel.k=[2.0]"],
+         r"\[sweep.axes.channel\] 'k' \(from --set\) is also set in \[params\]"),
+        (["sweep.axes.gain={ k = [2.0] }"],  # gain is a float: a table is an axis generator
+         r"'sweep.axes.gain' must be a table with exactly one of range, linspace, logspace"),
+        (["params.gain=2.0"], r"'gain' \(from --set\) is also swept in \[sweep.axes\]"),
+    ],
+)
+def test_bad_model_axes_are_one_line(tmp_path, overrides, pattern):
+    assert re.search(pattern, _error(tmp_path / "m.toml", overrides, MODELLED))
+    text = MODELLED.replace("gain = [1.0, 2.0]", 'channel = [{ name = "a" }]\n"channel.x" = [1]')
+    text = text.replace('channel = { name = "custom", k = 1.0 }\n', "")
+    assert "sweeps a key of 'channel', which is swept whole too" in _error(
+        tmp_path / "m.toml", (), text)
+
+
+def test_figure_and_metric_are_checked_against_the_declared_outputs(scenario_file):
+    msg = _error(scenario_file, ["figure.y=['valeu']"])
+    assert re.search(r"\[figure\] 'y' \(from --set\) names 'valeu', which is not a metric of "
+                     r"experiment 'tests.engine_fixtures:typed' \(metrics: value, code_len\)\. "
+                     r"Did you mean 'value'\?$", msg)
+    msg = _error(scenario_file, ["figure.reference=['code_length']"])
+    assert "'reference' (from --set) names 'code_length'" in msg and "'code_len'" in msg
+    msg = _error(scenario_file, ["trials.rel_tol=0.1", "trials.metric=code_len"],
+                 VALID.replace("n = 2000\nbatch = 500\n", ""))
+    assert re.search(r"'metric' \(from --set\) must be a per-trial metric of experiment "
+                     r"'tests.engine_fixtures:typed' \(value\); got 'code_len'", msg)
+
+
+def test_imports_run_before_the_experiment_is_resolved(tmp_path, monkeypatch):
+    (tmp_path / "scenario_plugin_xyz.py").write_text(textwrap.dedent(
+        """\
+        from aircomp_agc.experiments import EXPERIMENTS, register_experiment
+
+        if "plugin-xyz" not in EXPERIMENTS:
+            @register_experiment("plugin-xyz", outputs={"w": "trial"})
+            def plugin(*, rng, n_trials, scale: float = 1.0):
+                return {"w": scale * rng.standard_normal(n_trials)}
+        """
+    ))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from aircomp_agc.experiments import EXPERIMENTS
+
+    text = ('[scenario]\nname = "p"\nexperiment = "plugin-xyz"\nseed = 1\n'
+            'imports = ["scenario_plugin_xyz"]\n[trials]\nn = 4\n')
+    try:
+        sc = parse_scenario(text)
+        assert sc.imports == ("scenario_plugin_xyz",)
+        assert sc.to_dict()["scenario"]["imports"] == ["scenario_plugin_xyz"]
+    finally:
+        EXPERIMENTS.unregister("plugin-xyz")
+    msg = _error(tmp_path / "p.toml", (), text.replace("scenario_plugin_xyz", "no_plugin_xyz"))
+    assert re.search(r"\[scenario\] 'imports' failed: Cannot import 'no_plugin_xyz' "
+                     r"\(ModuleNotFoundError", msg)

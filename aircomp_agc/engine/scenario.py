@@ -9,6 +9,7 @@ One TOML file describes one study (see ``scenarios/`` and the README):
     experiment = "decoding-error"  # registered name, or "package.module:function"
     description = "Normalized decoding error vs row weight"
     seed = 2026                    # master seed (int >= 0)
+    imports = ["mypkg.models"]     # optional: modules that register a user's models
 
     [params]                       # fixed experiment parameters
     n = 100
@@ -42,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..experiments.registry import Experiment, get_experiment
+from ..experiments.registry import Experiment, get_experiment, import_modules
 from .schema import (
     FigureSpec,
     ScenarioError,
@@ -91,6 +92,9 @@ class Scenario:
         Swept axes and mode.
     trials : TrialsSpec
     figure : FigureSpec or None
+    imports : tuple of str
+        Modules imported before the run (``[scenario] imports``): a user's models register
+        themselves there. Worker processes import them too.
     source : pathlib.Path or None
         The file it was read from.
     """
@@ -103,6 +107,7 @@ class Scenario:
     sweep: Sweep
     trials: TrialsSpec
     figure: FigureSpec | None = None
+    imports: tuple[str, ...] = ()
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -129,7 +134,9 @@ class Scenario:
         return _point_key(point)
 
     def experiment_fn(self) -> Experiment:
-        """The experiment function (:func:`aircomp_agc.experiments.get_experiment`)."""
+        """The experiment function (:func:`aircomp_agc.experiments.get_experiment`), after
+        importing the scenario's ``imports``."""
+        import_modules(self.imports)
         return get_experiment(self.experiment)
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,6 +147,7 @@ class Scenario:
                 "experiment": self.experiment,
                 "description": self.description,
                 "seed": self.seed,
+                **({"imports": list(self.imports)} if self.imports else {}),
             },
             "params": copy.deepcopy(self.params),
             "sweep": {"mode": self.mode, "axes": {k: list(v) for k, v in self.axes.items()}},

@@ -4,7 +4,9 @@
 validated fields of a :class:`~aircomp_agc.engine.scenario.Scenario` or raises
 :class:`ScenarioError` with one line naming the file, the dotted key, the allowed values
 and the value received. Experiment parameters are checked against the experiment's
-signature (:func:`param_type`): annotations first, the default's type otherwise.
+signature (:func:`param_type`): annotations first, the default's type otherwise; the
+``[figure]`` metrics and ``trials.metric`` against the metrics the experiment declares
+(its ``outputs``), so a typo costs a second, not a run.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from ..experiments.registry import RESERVED_PARAMETERS, experiment_parameters, get_experiment
+from ..experiments.registry import (
+    RESERVED_PARAMETERS,
+    experiment_outputs,
+    experiment_parameters,
+    get_experiment,
+    import_modules,
+)
 from .params import (
     ParamMismatch,
     ParamType,
@@ -28,7 +36,7 @@ from .params import (
     param_type,
     short,
 )
-from .sweep import Sweep, expand_axis
+from .sweep import AXIS_GENERATORS, Sweep, expand_axis
 
 __all__ = [
     "FIGURE_KINDS",
@@ -37,6 +45,7 @@ __all__ = [
     "FigureSpec",
     "ScenarioError",
     "TrialsSpec",
+    "check_figure",
     "validate_tree",
 ]
 
@@ -44,7 +53,7 @@ __all__ = [
 MAX_TRIALS = 10**9
 
 SECTIONS = ("scenario", "params", "sweep", "trials", "figure")
-SCENARIO_KEYS = ("name", "experiment", "description", "seed")
+SCENARIO_KEYS = ("name", "experiment", "description", "seed", "imports")
 SWEEP_KEYS = ("mode", "axes")
 TRIALS_KEYS = ("n", "rel_tol", "metric", "min", "max", "batch")
 FIGURE_KEYS = (
@@ -156,8 +165,6 @@ class FigureSpec:
         return {k: v for k, v in out.items() if v is not None}
 
 
-# ---------------------------------------------------------------------------- parameter types
-
 # ---------------------------------------------------------------------------- validation
 
 
@@ -180,6 +187,43 @@ def validate_tree(
     ScenarioError
     """
     return _Validator(source, from_cli).run(tree)
+
+
+def check_figure(
+    table: Mapping[str, Any],
+    *,
+    swept: Sequence[str],
+    metrics: Mapping[str, str] | None = None,
+    source: str = "<figure>",
+    from_cli: Collection[tuple[str, ...]] = (),
+    owner: str = "the experiment",
+) -> FigureSpec:
+    """Validate a ``[figure]`` table against the swept parameters and the metrics.
+
+    Parameters
+    ----------
+    table : mapping
+        The ``[figure]`` table.
+    swept : sequence of str
+        Swept parameter names (``x`` and ``hue`` must be among them).
+    metrics : mapping of str to str, optional
+        Metric name -> kind; ``y`` and ``reference`` must be among them (None: not checked).
+    source : str
+        Prefix of messages (the scenario file or the results folder).
+    owner : str
+        What the metrics belong to, for messages (``"experiment 'aircomp-mse'"``).
+
+    Raises
+    ------
+    ScenarioError
+    """
+    validator = _Validator(source, from_cli)
+    if not isinstance(table, Mapping):
+        validator.bad(("figure",), "a table", table)
+    for key in table:
+        if key not in FIGURE_KEYS:
+            validator.unknown(("figure", key), FIGURE_KEYS)
+    return validator.figure(dict(table), list(swept), metrics, owner)
 
 
 class _Validator:
@@ -248,57 +292,72 @@ class _Validator:
         for section in ("scenario", "trials"):
             if section not in tree:
                 self.fail((section,), "section is missing (see the README for the schema).")
-        head = self.table(tree, "scenario", SCENARIO_KEYS)
+        head = self.header(self.table(tree, "scenario", SCENARIO_KEYS))
+        fn = self.experiment(head["experiment"])
+        sig = experiment_parameters(fn)
+        self.open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.values())
+        self.named = {k: p for k, p in sig.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
+        self.types = {k: param_type(p) for k, p in self.named.items()}
+        self.ref = head["experiment"]
+        params = {}
+        for key, value in self.table(tree, "params", None).items():
+            self.check_key(("params", key))
+            params[key] = self.value(("params", key), value, self.types.get(key, ParamType()))
+        sweep = self.sweep(self.table(tree, "sweep", SWEEP_KEYS), params)
+        for key, p in self.named.items():
+            if p.default is inspect.Parameter.empty and key not in params and key not in sweep.axes:
+                self.fail(
+                    ("params", key),
+                    f"is required by experiment '{self.ref}' (set it in "
+                    "[params] or sweep it in [sweep.axes]).",
+                )
+        outputs = self.outputs(fn)
+        trials = self.trials(self.table(tree, "trials", TRIALS_KEYS), outputs)
+        figure = None
+        if "figure" in tree:
+            figure = self.figure(
+                self.table(tree, "figure", FIGURE_KEYS), list(sweep.names), outputs,
+                f"experiment '{self.ref}'",
+            )
+        return dict(head, params=params, sweep=sweep, trials=trials, figure=figure)
+
+    def header(self, head: dict) -> dict[str, Any]:
         for key in ("name", "experiment", "seed"):
             if key not in head:
                 self.fail(("scenario", key), "is required.")
         name = head["name"]
         if kind_of(name) != "str" or not _SLUG.fullmatch(name):
             self.bad(("scenario", "name"), "a slug of 1-100 letters, digits, '-' or '_'", name)
-        ref = self.str_(("scenario", "experiment"), head["experiment"])
-        description = self.str_(
-            ("scenario", "description"), head.get("description", ""), nonempty=False
-        )
-        seed = self.int_(("scenario", "seed"), head["seed"], 0)
+        imports = head.get("imports", [])
+        if kind_of(imports) != "list" or not all(kind_of(m) == "str" for m in imports):
+            self.bad(("scenario", "imports"), "a list of module names", imports)
         try:
-            fn = get_experiment(ref)
-        except (ValueError, TypeError) as exc:
-            self.fail(("scenario", "experiment"), f"is not usable: {exc}")
-        sig = experiment_parameters(fn)
-        open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.values())
-        named = {k: p for k, p in sig.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
-        types_ = {k: param_type(p) for k, p in named.items()}
-
-        params = {}
-        for key, value in self.table(tree, "params", None).items():
-            self.check_key(("params", key), named, open_ended, ref)
-            params[key] = self.value(("params", key), value, types_.get(key, ParamType()))
-        sweep = self.sweep(
-            self.table(tree, "sweep", SWEEP_KEYS), named, types_, open_ended, ref, params
-        )
-        for key, p in named.items():
-            if p.default is inspect.Parameter.empty and key not in params and key not in sweep.axes:
-                self.fail(
-                    ("params", key),
-                    f"is required by experiment '{ref}' (set it in "
-                    "[params] or sweep it in [sweep.axes]).",
-                )
-        trials = self.trials(self.table(tree, "trials", TRIALS_KEYS))
-        figure = None
-        if "figure" in tree:
-            figure = self.figure(self.table(tree, "figure", FIGURE_KEYS), sweep)
+            import_modules(imports)
+        except ValueError as exc:
+            self.fail(("scenario", "imports"), f"failed: {exc}")
         return dict(
             name=name,
-            experiment=ref,
-            description=description,
-            seed=seed,
-            params=params,
-            sweep=sweep,
-            trials=trials,
-            figure=figure,
+            experiment=self.str_(("scenario", "experiment"), head["experiment"]),
+            description=self.str_(
+                ("scenario", "description"), head.get("description", ""), nonempty=False
+            ),
+            seed=self.int_(("scenario", "seed"), head["seed"], 0),
+            imports=tuple(imports),
         )
 
-    def check_key(self, path, named, open_ended, ref) -> None:
+    def experiment(self, ref: str):
+        try:
+            return get_experiment(ref)
+        except (ValueError, TypeError) as exc:
+            self.fail(("scenario", "experiment"), f"is not usable: {exc}")
+
+    def outputs(self, fn) -> dict[str, str] | None:
+        try:
+            return experiment_outputs(fn)
+        except TypeError as exc:
+            self.fail(("scenario", "experiment"), f"is not usable: {exc}")
+
+    def check_key(self, path) -> None:
         key = path[-1]
         if key in RESERVED_PARAMETERS:
             self.fail(
@@ -306,8 +365,8 @@ class _Validator:
                 f"is set by the engine, not the scenario (reserved: "
                 f"{', '.join(RESERVED_PARAMETERS)}).",
             )
-        if key not in named and not open_ended:
-            self.unknown(path, list(named), f", not a parameter of experiment '{ref}'")
+        if key not in self.named and not self.open_ended:
+            self.unknown(path, list(self.named), f", not a parameter of experiment '{self.ref}'")
 
     def value(self, path, value, ptype: ParamType):
         try:
@@ -316,7 +375,7 @@ class _Validator:
         except ParamMismatch as m:
             self.bad(m.path, m.expected, m.value)
 
-    def sweep(self, table, named, types_, open_ended, ref, params) -> Sweep:
+    def sweep(self, table, params) -> Sweep:
         mode = table.get("mode", "grid")
         if mode not in ("grid", "zip"):
             self.bad(("sweep", "mode"), "'grid' or 'zip'", mode)
@@ -324,23 +383,90 @@ class _Validator:
         if not isinstance(axes_table, Mapping):
             self.bad(("sweep", "axes"), "a table of parameter = values", axes_table)
         axes = {}
-        for key, spec in axes_table.items():
-            path = ("sweep", "axes", key)
-            self.check_key(path, named, open_ended, ref)
-            if key in params:
-                self.fail(("params", key), "is also swept in [sweep.axes]; set it in one place.")
-            try:
-                values = expand_axis(fmt_path(path), spec)
-            except (TypeError, ValueError) as exc:
-                raise ScenarioError(f"{self.source}: {exc}") from None
-            ptype = types_.get(key, ParamType())
-            axes[key] = [self.value((*path, i), v, ptype) for i, v in enumerate(values)]
+        for name, spec in self.flat_axes(axes_table):
+            root = name.split(".")[0]
+            self.check_key(("sweep", "axes", root))
+            if "." in name:
+                axes[name] = self.inner_axis(name, spec, params, axes)
+                continue
+            if name in params:
+                self.fail(("params", name), "is also swept in [sweep.axes]; set it in one place.")
+            values = self.expand(("sweep", "axes", name), spec)
+            ptype = self.types.get(name, ParamType())
+            path = ("sweep", "axes", name)
+            axes[name] = [self.value((*path, i), v, ptype) for i, v in enumerate(values)]
+        for name in axes:
+            if "." in name and name.split(".")[0] in axes:
+                self.fail(("sweep", "axes", name),
+                          f"sweeps a key of '{name.split('.')[0]}', which is swept whole too.")
         try:
             return Sweep(mode, axes)
         except (TypeError, ValueError) as exc:
             raise ScenarioError(f"{self.source}: {exc}") from None
 
-    def trials(self, t: dict) -> TrialsSpec:
+    def flat_axes(self, table: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
+        """``(dotted name, spec)`` of every axis; tables of axes nest (``channel.k_factor``).
+
+        A table is an axis generator when one of its keys is a generator name, or when the
+        parameter cannot be a table; otherwise it holds axes of the parameter's keys.
+        """
+        out = []
+        for key, spec in table.items():
+            name = f"{prefix}{key}"
+            root = name.split(".")[0]
+            kinds = self.types.get(root, ParamType()).kinds
+            nested = (
+                isinstance(spec, Mapping)
+                and bool(spec)
+                and not set(spec) & set(AXIS_GENERATORS)
+                and (kinds is None or "table" in kinds)
+            )
+            if nested:
+                out += self.flat_axes(spec, f"{name}.")
+            else:
+                out.append((name, spec))
+        return out
+
+    def expand(self, path, spec) -> list:
+        try:
+            return expand_axis(fmt_path(path), spec)
+        except (TypeError, ValueError) as exc:
+            raise ScenarioError(f"{self.source}: {exc}") from None
+
+    def inner_axis(self, name: str, spec, params: dict, axes) -> list:
+        """An axis over one key of a model table (``channel.k_factor``): the table is made
+        explicit in ``params`` (a model name becomes ``{name = ...}``)."""
+        path = ("sweep", "axes", *name.split("."))
+        root, *inner = name.split(".")
+        base = params.get(root)
+        if base is None and root in self.named:
+            default = self.named[root].default
+            base = None if default is inspect.Parameter.empty else default
+        if isinstance(base, str):
+            base = {"name": base}
+        if not isinstance(base, Mapping):
+            self.fail(path, f"sweeps a key inside '{root}', which must then be a table or a "
+                            f"model name; '{root}' is {short(base)}.")
+        node = params[root] = dict(base)
+        for part in inner[:-1]:
+            child = node.get(part)
+            if not isinstance(child, Mapping):
+                self.fail(path, f"sweeps a key inside '{root}.{part}', which is not a table.")
+            node[part] = node = dict(child)
+        if inner[-1] in node:
+            self.fail(path, f"is also set in [params] ({root} has {inner[-1]} = "
+                            f"{short(node[inner[-1]])}); set it in one place.")
+        values = self.expand(path, spec)
+        out = []
+        for i, v in enumerate(values):
+            try:
+                check_plain(v, (*path, i))
+            except ParamMismatch as m:
+                self.bad(m.path, m.expected, m.value)
+            out.append(v)
+        return out
+
+    def trials(self, t: dict, outputs: Mapping[str, str] | None) -> TrialsSpec:
         if ("n" in t) == ("rel_tol" in t):
             self.fail(
                 ("trials",),
@@ -361,6 +487,14 @@ class _Validator:
         if "metric" not in t:
             self.fail(("trials", "metric"), "is required with 'rel_tol' (the metric it watches).")
         metric = self.str_(("trials", "metric"), t["metric"])
+        if outputs is not None and outputs.get(metric) != "trial":
+            per_trial = [m for m, kind in outputs.items() if kind == "trial"]
+            self.fail(
+                ("trials", "metric"),
+                f"must be a per-trial metric of experiment '{self.ref}' "
+                f"({', '.join(per_trial) or 'none'}); got {short(metric)}."
+                f"{_hint(metric, per_trial)}",
+            )
         low = self.int_(("trials", "min"), t.get("min", TrialsSpec.DEFAULT_MIN), 2, MAX_TRIALS)
         high = self.int_(
             ("trials", "max"), t.get("max", max(TrialsSpec.DEFAULT_MAX, low)), low, MAX_TRIALS
@@ -368,8 +502,8 @@ class _Validator:
         batch = self.int_(("trials", "batch"), t.get("batch", low), 1, high)
         return TrialsSpec(rel_tol=float(rel_tol), metric=metric, min=low, max=high, batch=batch)
 
-    def figure(self, f: dict, sweep: Sweep) -> FigureSpec:
-        swept = list(sweep.names)
+    def figure(self, f: dict, swept: list[str], metrics: Mapping[str, str] | None,
+               owner: str) -> FigureSpec:
         for key in ("x", "y"):
             if key not in f:
                 self.fail(("figure", key), "is required in [figure].")
@@ -384,33 +518,16 @@ class _Validator:
                     if swept
                     else ("a swept parameter, but [sweep.axes] is empty")
                 )
-                close = difflib.get_close_matches(value, swept, n=1)
-                hint = f" Did you mean '{close[0]}'?" if close else ""
-                self.fail(("figure", key), f"must be {allowed}; got {short(value)}.{hint}")
+                self.fail(("figure", key), f"must be {allowed}; got {short(value)}."
+                                           f"{_hint(value, swept)}")
             out[key] = value
         if out.get("hue") is not None and out["hue"] == out["x"]:
             self.fail(("figure", "hue"), f"must differ from 'x'; both are {short(out['x'])}.")
-        y = f["y"]
-        ys = [y] if isinstance(y, str) else y
-        if (
-            not isinstance(ys, list)
-            or not ys
-            or not all(isinstance(v, str) and v.strip() for v in ys)
-        ):
-            self.bad(("figure", "y"), "a metric name or a non-empty list of metric names", y)
-        if len(set(ys)) != len(ys):
-            self.bad(("figure", "y"), "distinct metric names", y)
-        out["y"] = tuple(ys)
+        out["y"] = self.metric_names("y", f["y"], metrics, owner, "a metric name or a non-empty "
+                                     "list of metric names")
         if "reference" in f:
-            ref = f["reference"]
-            refs = [ref] if isinstance(ref, str) else ref
-            if not isinstance(refs, list) or not all(
-                isinstance(v, str) and v.strip() for v in refs
-            ):
-                self.bad(("figure", "reference"), "a metric name or a list of metric names", ref)
-            if len(set(refs)) != len(refs):
-                self.bad(("figure", "reference"), "distinct metric names", ref)
-            out["reference"] = tuple(refs)
+            out["reference"] = self.metric_names("reference", f["reference"], metrics, owner,
+                                                 "a metric name or a list of metric names")
         for key in ("logx", "logy", "errorbars"):
             if key in f:
                 out[key] = self.bool_(("figure", key), f[key])
@@ -422,3 +539,27 @@ class _Validator:
                 self.bad(("figure", "kind"), "'line' or 'scatter'", f["kind"])
             out["kind"] = f["kind"]
         return FigureSpec(**out)
+
+    def metric_names(self, key: str, value, metrics, owner: str, expected: str) -> tuple:
+        names = [value] if isinstance(value, str) else value
+        if (
+            not isinstance(names, list)
+            or (key == "y" and not names)
+            or not all(isinstance(v, str) and v.strip() for v in names)
+        ):
+            self.bad(("figure", key), expected, value)
+        if len(set(names)) != len(names):
+            self.bad(("figure", key), "distinct metric names", value)
+        for name in names:
+            if metrics is not None and name not in metrics:
+                self.fail(
+                    ("figure", key),
+                    f"names {short(name)}, which is not a metric of {owner} (metrics: "
+                    f"{', '.join(metrics)}).{_hint(name, list(metrics))}",
+                )
+        return tuple(names)
+
+
+def _hint(value: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(str(value), list(choices), n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""

@@ -11,6 +11,17 @@ computes mean, 95% confidence interval and count) or a scalar (a deterministic m
 Built-in experiments register themselves with :func:`register_experiment`; a scenario may
 also name a user's function as ``"package.module:function"``.
 
+An experiment may declare two things the engine uses before computing anything (as
+arguments of :func:`register_experiment`, or as the attributes ``fn.check`` and
+``fn.outputs`` of a ``module:function`` experiment):
+
+- ``check(**params)``: rejects parameter values it cannot run with (``ValueError``), warns
+  about odd ones, and may return the parameters that matter at that point, so that two
+  points differing only in an ignored parameter are refused instead of giving duplicate
+  rows;
+- ``outputs``: ``{metric: "trial" | "scalar"}``, every metric it may return, so that a
+  scenario's ``[figure]`` and ``trials.metric`` are checked against them at load time.
+
 Examples
 --------
 >>> @register_experiment("my-study", summary="Mean of a Gaussian")  # doctest: +SKIP
@@ -28,17 +39,20 @@ import os
 import pkgutil
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._checks import Registry, suggest
+from .._checks import Entry, Registry, suggest
 
 __all__ = [
     "EXPERIMENTS",
+    "OUTPUT_KINDS",
     "RESERVED_PARAMETERS",
     "Experiment",
+    "experiment_outputs",
     "experiment_parameters",
     "get_experiment",
+    "import_modules",
     "list_experiments",
     "register_experiment",
 ]
@@ -48,14 +62,18 @@ Experiment = Callable[..., dict[str, Any]]
 #: Keyword arguments the engine supplies itself; a scenario may not set them.
 RESERVED_PARAMETERS = ("rng", "n_trials")
 
-EXPERIMENTS: Registry[Experiment] = Registry("experiment")
+#: Kinds of metric an experiment declares in ``outputs``.
+OUTPUT_KINDS = ("trial", "scalar")
+
+EXPERIMENTS: Registry[Experiment] = Registry("experiment", default_tags={"outputs": None})
 
 # "package.module:function" with Python identifiers only, so a scenario cannot make the
 # engine import something that is not a module path (and typos fail before any import).
 _REF = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 # Modules of this package that hold registries' plumbing rather than experiments.
-_NOT_EXPERIMENT_MODULES = frozenset({"registry"})
+_NOT_EXPERIMENT_MODULES = frozenset({"registry", "specs"})
 
 
 def register_experiment(
@@ -63,7 +81,8 @@ def register_experiment(
     *,
     summary: str = "",
     overwrite: bool = False,
-    check: Callable[..., None] | None = None,
+    check: Callable[..., Mapping[str, Any] | None] | None = None,
+    outputs: Mapping[str, str] | None = None,
 ) -> Callable[[Experiment], Experiment]:
     """Decorator registering ``fn`` as the experiment ``name``.
 
@@ -77,26 +96,62 @@ def register_experiment(
         Replace an experiment already registered under ``name``.
     check : callable, optional
         ``check(**params)`` raising ``ValueError``/``TypeError`` for parameter values the
-        experiment cannot run with (ranges, names, combinations). The engine calls it on
-        every sweep point before computing anything, with the experiment's full keyword
-        arguments (its defaults filled in, ``rng`` and ``n_trials`` left out); it is stored
-        as ``fn.check``, which a user's ``module:function`` experiment may also define.
+        experiment cannot run with (ranges, names, combinations), and warning
+        (``warnings.warn``) about legal but odd ones. The engine calls it on every sweep
+        point before computing anything, with the experiment's full keyword arguments (its
+        defaults filled in, ``rng`` and ``n_trials`` left out). It may return the
+        parameters the point really uses (the others ignored): two points with equal
+        returns would compute the same thing, and the engine refuses such a sweep. Stored
+        as ``fn.check``.
+    outputs : mapping of str to {"trial", "scalar"}, optional
+        Every metric the experiment may return, with its kind. Stored as ``fn.outputs``;
+        the engine checks scenarios' figures and ``trials.metric`` against it before
+        running, and every returned metric against it while running.
 
     Raises
     ------
     TypeError
         If ``fn`` does not accept the keyword arguments ``rng`` and ``n_trials`` or has
-        positional-only parameters without defaults.
+        positional-only parameters without defaults, or ``outputs`` is malformed.
     """
+    declared = None if outputs is None else _check_outputs(outputs, f"experiment '{name}'")
 
     def add(fn: Experiment) -> Experiment:
         _check_signature(fn, f"experiment '{name}'")
         if check is not None:
             fn.check = check  # type: ignore[attr-defined]
-        EXPERIMENTS.register(name, fn, summary=summary, overwrite=overwrite)
+        if declared is not None:
+            fn.outputs = declared  # type: ignore[attr-defined]
+        EXPERIMENTS.register(name, fn, summary=summary, overwrite=overwrite,
+                             tags={"outputs": declared})
         return fn
 
     return add
+
+
+def experiment_outputs(fn: Experiment) -> dict[str, str] | None:
+    """The metrics ``fn`` declares (``{name: "trial" | "scalar"}``), or None if it does not.
+
+    Raises
+    ------
+    TypeError
+        If ``fn.outputs`` is not a mapping of metric names to ``"trial"``/``"scalar"``.
+    """
+    outputs = getattr(fn, "outputs", None)
+    if outputs is None:
+        return None
+    return _check_outputs(outputs, f"experiment {getattr(fn, '__name__', fn)!r}")
+
+
+def _check_outputs(outputs: Any, what: str) -> dict[str, str]:
+    if not isinstance(outputs, Mapping) or not outputs or not all(
+        isinstance(k, str) and k and v in OUTPUT_KINDS for k, v in outputs.items()
+    ):
+        raise TypeError(
+            f"The 'outputs' of the {what} must be a non-empty mapping of metric names to "
+            f"'trial' or 'scalar'; got {outputs!r}."
+        )
+    return dict(outputs)
 
 
 def get_experiment(ref: str) -> Experiment:
@@ -171,10 +226,35 @@ def experiment_parameters(fn: Experiment) -> dict[str, inspect.Parameter]:
     }
 
 
-def list_experiments() -> list[tuple[str, str]]:
-    """``(name, summary)`` of every registered experiment (built-ins included), sorted."""
+def list_experiments() -> list[Entry]:
+    """:class:`~aircomp_agc._checks.Entry` records of every registered experiment, sorted.
+
+    Built-ins included; ``entry.parameters`` are what a scenario may set (``rng`` and
+    ``n_trials`` left out), ``entry.tags["outputs"]`` the declared metrics.
+    """
     _load_builtin()
-    return [(name, EXPERIMENTS.summary(name)) for name in EXPERIMENTS.names()]
+    return EXPERIMENTS.entries(skip=RESERVED_PARAMETERS)
+
+
+def import_modules(modules: Sequence[str], *, what: str = "imports") -> None:
+    """Import ``modules`` (a scenario's ``imports``), so that the models they register exist.
+
+    A module whose top-level package is not on ``sys.path`` is also looked up in the
+    working directory (as for ``module:function`` experiments); ``sys.path`` is left as it
+    was.
+
+    Raises
+    ------
+    ValueError
+        One line naming the module that cannot be imported and why.
+    """
+    for name in modules:
+        if not isinstance(name, str) or not _MODULE.match(name):
+            raise ValueError(
+                f"Every entry of '{what}' must be a module path such as 'mypkg.models'; "
+                f"got {name!r}."
+            )
+        _import(name, name)
 
 
 def _signature(fn: Callable) -> inspect.Signature:
@@ -227,9 +307,9 @@ def _import(module_name: str, ref: str):
 
 
 def _import_error(module_name: str, ref: str, exc: BaseException) -> ValueError:
+    where = f"Experiment {ref!r}: cannot" if ref != module_name else "Cannot"
     return ValueError(
-        f"Experiment {ref!r}: cannot import '{module_name}' "
-        f"({type(exc).__name__}: {_first_line(exc)})."
+        f"{where} import '{module_name}' ({type(exc).__name__}: {_first_line(exc)})."
     )
 
 
