@@ -226,3 +226,14 @@ def test_bad_input_messages_are_one_line():
         with pytest.raises(ValueError) as err:
             small(**kwargs)
         assert "\n" not in str(err.value)
+
+
+def test_channel_layer_may_see_the_compute_stragglers(result):
+    res = small(channel_layer_stragglers=True)
+    np.testing.assert_array_equal(res.samples, result.samples)  # the surface is unchanged
+    blind = {(p.threshold, p.policy): p.mean for p in result.channel_layer}
+    seeing = {(p.threshold, p.policy): p.mean for p in res.channel_layer}
+    assert blind.keys() == seeing.keys() and blind != seeing
+    assert res.best.mean <= res.per_layer.mean
+    with pytest.raises(TypeError, match="'channel_layer_stragglers' parameter of codesign"):
+        small(channel_layer_stragglers="yes")

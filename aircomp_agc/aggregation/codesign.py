@@ -9,7 +9,8 @@ that two separate designers would make:
   stragglers and an ideal channel (every compute responder is heard exactly, no noise);
 * the *channel layer alone* picks the threshold and the policy with the least error of the
   **uncoded** over-the-air sum on the same channel, every device computing (the classical
-  AirComp problem: truncation trades noise amplification against lost devices);
+  AirComp problem: truncation trades noise amplification against lost devices;
+  ``channel_layer_stragglers=True`` lets it see the compute stragglers too);
 
 and evaluates that pair end to end. Both choices are points of the searched grid, so with
 the common random numbers used here the joint optimum is never worse than the per-layer
@@ -202,7 +203,7 @@ class CodesignResult:
         Coding error of every code with an ideal channel (compute stragglers only).
     channel_layer : tuple of LayerPoint
         End-to-end error of the uncoded sum for every threshold and policy (no compute
-        stragglers).
+        stragglers unless ``channel_layer_stragglers``).
     code_choice, channel_choice : LayerPoint
         What each layer picks alone.
     ratio : float
@@ -479,6 +480,7 @@ def codesign(
     n_draws: int = 1000,
     confidence: float = 0.95,
     round_options: Mapping[str, Any] | None = None,
+    channel_layer_stragglers: bool = False,
     rng=None,
 ) -> CodesignResult:
     """Search code x row weight x truncation threshold x policy for one coded AirComp round.
@@ -525,6 +527,10 @@ def codesign(
     round_options : mapping, optional
         Forwarded to :class:`CodedAirComp`: ``csi_error_var``, ``phase_max``,
         ``n_rx_ant``, ``beamformer``.
+    channel_layer_stragglers : bool, default False
+        Whether the channel layer alone tunes the uncoded sum under the same compute
+        stragglers (``True``) or with every device computing (``False``, a channel designer
+        who knows nothing of the computation).
     rng : None, int, SeedSequence or Generator
 
     Returns
@@ -557,6 +563,9 @@ def codesign(
     if unknown:
         raise ValueError(f"The 'round_options' parameter of {OWNER} accepts "
                          f"{', '.join(ROUND_OPTIONS)}; got {', '.join(map(repr, unknown))}.")
+    if not isinstance(channel_layer_stragglers, (bool, np.bool_)):
+        raise TypeError(f"The 'channel_layer_stragglers' parameter of {OWNER} must be a bool; "
+                        f"got {channel_layer_stragglers!r}.")
     chan = make_channel(channel) if isinstance(channel, str) else channel
     if not isinstance(chan, ChannelModel):
         raise TypeError(f"The 'channel' parameter of {OWNER} must be a channel name or a "
@@ -623,12 +632,13 @@ def codesign(
     requested = decoded = 0
     decode_seconds = 0.0
 
-    # ---- the channel layer alone: uncoded sum, every device computing
+    # ---- the channel layer alone: uncoded sum (every device computing, by default)
+    chan_strag = stragglers if channel_layer_stragglers else None
     channel_layer = []
     t0 = time.perf_counter()
     for thr in thresholds:
         for label, policy in pol:
-            _, parts = plan_errors(uncoded, cache, thr, policy, None)
+            _, parts = plan_errors(uncoded, cache, thr, policy, chan_strag)
             channel_layer.append(LayerPoint("uncoded", 1, 1, thr, label,
                                             _estimate(parts["total"], confidence)))
     t_plan += time.perf_counter() - t0
