@@ -54,10 +54,11 @@ def _make(name: str, **kw):
 # --------------------------------------------------------------------------- registry, input
 
 
-def test_registered_as_approximate():
-    rows = {name: family for name, family, _ in list_codes()}
+def test_registered_as_randomized_approximate_codes_sized_by_row_weight():
+    tags = {e.name: e.tags for e in list_codes()}
     for name in APPROX:
-        assert rows[name] == "approximate"
+        assert tags[name]["family"] == "approximate" and tags[name]["randomized"]
+        assert tags[name]["storage_param"] == "row_weight"
 
 
 @pytest.mark.parametrize("name", APPROX)

@@ -7,6 +7,11 @@ Build a code by name and decode a responder set::
     a = code.decode([0, 5, 6, 9, 10, 11, 1, 2], method="exact")
     decoding_error(code, [0, 5, 6], method="lstsq")  # ||B_T^T a - 1||^2 / k
 
+Every registered code and straggler model carries tags (``code_tags``, ``straggler_tags``);
+:mod:`aircomp_agc.coding.testing` holds the conformance checks every entry passes.
+``Estimate`` and ``mean_ci`` are the toolkit's one Monte-Carlo estimate type (from
+``aircomp_agc._checks``), re-exported here.
+
 This package imports NumPy and SciPy only (never TensorFlow or :mod:`channels`).
 """
 
@@ -36,7 +41,7 @@ from .frontier import (
     storage_lower_bound,
 )
 from .montecarlo import Estimate, estimate_error, estimate_realized_error, mean_ci
-from .registry import CODES, list_codes, make_code, register_code
+from .registry import CODES, code_tags, list_codes, make_code, register_code
 from .stragglers import (
     STRAGGLERS,
     BernoulliStragglers,
@@ -46,12 +51,14 @@ from .stragglers import (
     StragglerModel,
     list_stragglers,
     make_stragglers,
+    straggler_tags,
 )
 
 __all__ = [
     "CODES",
     "Code",
     "NotDecodableError",
+    "code_tags",
     "coefficients",
     "decode",
     "decoding_error",
@@ -84,5 +91,6 @@ __all__ = [
     "source_text_storage",
     "storage_frontier",
     "storage_lower_bound",
+    "straggler_tags",
     "worst_stragglers_exhaustive",
 ]

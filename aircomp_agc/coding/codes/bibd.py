@@ -28,7 +28,9 @@ from ..._checks import check_int
 from ..base import Code
 from ..registry import register_code
 
-__all__ = ["bibd", "bibd_lstsq_error", "bibd_lstsq_weight", "projective_plane"]
+__all__ = [
+    "bibd", "bibd_closed_form", "bibd_lstsq_error", "bibd_lstsq_weight", "projective_plane",
+]
 
 _PRIMES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79)
 _VALID_N = {q * q + q + 1: q for q in _PRIMES}
@@ -101,9 +103,33 @@ def bibd_lstsq_error(n: int, row_weight: int, n_responders: int) -> float:
     return max(0.0, (n - w * w * r / (w - 1 + r)) / n)
 
 
+def bibd_closed_form(code: Code, stragglers) -> float | None:
+    r"""Expected LS error of a ``bibd`` code: the error depends on ``r = |T|`` only.
+
+    ``s`` uniformly random stragglers give :func:`bibd_lstsq_error` ``(n, w, n - s)``;
+    workers straggling independently with probability ``p`` give its mean over
+    ``r ~ Bin(n, 1 - p)``. None for other straggler models.
+    """
+    from ..registry import _straggler_law
+
+    n, w = code.n_workers, code.storage
+    law = _straggler_law(stragglers, n)
+    if law is None:
+        return None
+    kind, value = law
+    if kind == "fixed":
+        return bibd_lstsq_error(n, w, n - int(value))
+    from scipy.stats import binom
+
+    r = np.arange(n + 1)
+    errors = np.maximum(0.0, (n - w * w * r / (w - 1 + r)) / n)  # bibd_lstsq_error for all r
+    return float(binom.pmf(r, n, 1.0 - float(value)) @ errors)
+
+
 @register_code(
     "bibd",
     family="approximate",
+    closed_form=bibd_closed_form,
     summary="Symmetric-design code from PG(2,q) (Kadhe et al. 2019): constant LS decoder",
 )
 def bibd(*, n: int, row_weight: int | None = None) -> Code:

@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from ..._checks import check_int, resolve_rng
 from ..base import Code
 from ..lstsq import conditioning
-from ..registry import register_code
+from ..registry import exact_closed_form, register_code
 
 __all__ = ["crc", "cyclic_mds", "cyclic_mds_blocks", "mds_generator"]
 
@@ -40,6 +40,8 @@ _EXHAUSTIVE_MAX = 1000
 # ... else the n cyclic windows plus this many random sets, for n up to _DIAG_MAX_N.
 _RANDOM_SETS = 256
 _DIAG_MAX_N = 100
+# Seed of the sampled diagnostic sets of the deterministic cyclic-mds code.
+_DIAG_SEED = 0
 
 
 def _check_ns(n, s, owner: str) -> tuple[int, int]:
@@ -92,6 +94,9 @@ def _diagnostics(code: Code, s: int, cond_sets: int | None, rng) -> dict:
 @register_code(
     "crc",
     family="exact",
+    randomized=True,
+    storage_param="s",
+    closed_form=exact_closed_form,
     summary="Cyclic repetition code (Tandon et al. 2017, Alg. 2): random, ill-conditioned",
 )
 def crc(*, n: int, s: int, rng=None, cond_sets: int | None = None) -> Code:
@@ -217,9 +222,11 @@ def mds_generator(m: int, s: int) -> np.ndarray:
 @register_code(
     "cyclic-mds",
     family="exact",
+    storage_param="s",
+    closed_form=exact_closed_form,
     summary="Deterministic real cyclic MDS code (Raviv et al. 2018), storage s+1",
 )
-def cyclic_mds(*, n: int, s: int, cond_sets: int | None = None, rng=0) -> Code:
+def cyclic_mds(*, n: int, s: int, cond_sets: int | None = None) -> Code:
     """Deterministic real cyclic MDS gradient code (one block, or two blocks).
 
     **One block** (``s = 0`` or ``n - s`` odd): rows are the cyclic shifts
@@ -251,12 +258,14 @@ def cyclic_mds(*, n: int, s: int, cond_sets: int | None = None, rng=0) -> Code:
 
     Parameters
     ----------
-    n, s : int
-        Workers (= partitions) and stragglers tolerated.
+    n : int
+        Workers (= partitions).
+    s : int
+        Stragglers tolerated.
     cond_sets : int, optional
-        Diagnostic straggler sets (see module doc); 0 skips.
-    rng : None, int, SeedSequence or Generator, default 0
-        Only for sampling the diagnostic straggler sets; the code is deterministic.
+        Diagnostic straggler sets (see module doc); 0 skips. Sampled sets are drawn from
+        a fixed seed, so the code *and* its diagnostics are deterministic (``make_code``
+        ignores ``rng`` for it).
 
     Returns
     -------
@@ -281,5 +290,5 @@ def cyclic_mds(*, n: int, s: int, cond_sets: int | None = None, rng=0) -> Code:
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
     )
     code = Code("cyclic-mds", B, params={"n": n, "s": s}, exact_s=s)
-    info = {"blocks": tuple(blocks), **_diagnostics(code, s, cond_sets, rng)}
+    info = {"blocks": tuple(blocks), **_diagnostics(code, s, cond_sets, _DIAG_SEED)}
     return Code("cyclic-mds", code.B, params=code.params, exact_s=s, info=info)

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 
 from ..._checks import check_int
 from ..base import Code
-from ..registry import register_code
+from ..registry import register_code, replica_group_closed_form
 
 __all__ = ["approx_frc", "approx_frc_expected_error", "frc", "group_sizes"]
 
@@ -78,6 +78,9 @@ def _group_code(name: str, sizes: np.ndarray, params: dict, exact_s, info: dict)
 @register_code(
     "frc",
     family="exact",
+    storage_param="s",
+    closed_form=replica_group_closed_form,
+    replica_groups=True,
     summary="Fractional repetition (Tandon et al. 2017): n/(s+1) groups of s+1 replicas",
 )
 def frc(*, n: int, s: int) -> Code:
@@ -119,6 +122,9 @@ def frc(*, n: int, s: int) -> Code:
 @register_code(
     "approx-frc",
     family="approximate",
+    storage_param="row_weight",
+    closed_form=replica_group_closed_form,
+    replica_groups=True,
     summary="Approximate FRC: replica groups of row_weight workers (lost if all straggle)",
 )
 def approx_frc(*, n: int, row_weight: int, s: int | None = None) -> Code:

@@ -129,6 +129,8 @@ def _sizes(name: str, n, n_partitions) -> tuple[int, int]:
 @register_code(
     "signed-sparse",
     family="approximate",
+    randomized=True,
+    storage_param="row_weight",
     summary="Source text's random sparse code: rho*k random +/-1 entries per row, LS decoder",
 )
 def signed_sparse(
@@ -240,6 +242,8 @@ def signed_sparse_expected_error(ranks, n_partitions: int) -> float:
 @register_code(
     "bgc",
     family="approximate",
+    randomized=True,
+    storage_param="row_weight",
     summary="Bernoulli gradient code (Charles et al. 2017): random 0/1 rows of weight w",
 )
 def bgc(

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from ..._checks import check_int
 from ..base import Code
-from ..registry import register_code
+from ..registry import register_code, replica_group_closed_form
 
 __all__ = ["uncoded"]
 
@@ -25,6 +25,8 @@ __all__ = ["uncoded"]
 @register_code(
     "uncoded",
     family="baseline",
+    closed_form=replica_group_closed_form,
+    replica_groups=True,
     summary="Uncoded baseline: B = I, one partition per worker",
 )
 def uncoded(*, n: int) -> Code:
