@@ -22,10 +22,11 @@ the least-squares decoder can only do better. Note the one-step weight is ``n / 
 Generator. A configuration model in NumPy: the ``n d`` half-edges are paired by one random
 permutation, then the ``O(d^2)`` self-loops and repeated edges are removed by random
 double-edge switches (``{u,v},{x,y} -> {u,x},{v,y}``, accepted only when both new edges
-are new and not loops); for ``d > (n-1)/2`` the complement of a random ``(n-1-d)``-regular
-graph is used. The result is a simple ``d``-regular graph whose law is close to, but not
-exactly, uniform (the configuration model conditioned on simplicity is uniform; the repair
-perturbs that law on the ``O(d^2)`` repaired edges). networkx is not a dependency.
+are new and not loops; SGC's assignment uses the same rule, :mod:`.switching`); for
+``d > (n-1)/2`` the complement of a random ``(n-1-d)``-regular graph is used. The result
+is a simple ``d``-regular graph whose law is close to, but not exactly, uniform (the
+configuration model conditioned on simplicity is uniform; the repair perturbs that law on
+the ``O(d^2)`` repaired edges). networkx is not a dependency.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import scipy.sparse.linalg as spla
 from ..._checks import check_int, check_real, resolve_rng
 from ..base import Code
 from ..registry import register_code
+from .switching import exclusive_switches, repair_duplicates, switch_pass
 
 __all__ = [
     "exclusive_switches",
@@ -119,85 +121,20 @@ def _pair_half_edges(n: int, d: int, gen: np.random.Generator) -> tuple[np.ndarr
 def _try_pairing(n: int, d: int, gen: np.random.Generator):
     stubs = gen.permutation(np.repeat(np.arange(n, dtype=np.int64), d))
     u, v = stubs[0::2].copy(), stubs[1::2].copy()
-    m = u.size
-    keys = np.minimum(u, v) * n + np.maximum(u, v)
-    uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
-    is_first = np.zeros(m, dtype=bool)
-    is_first[first] = True
-    pending = set(np.flatnonzero((u == v) | ~is_first).tolist())
-    # Only the O(d^2) bad edges are visited: a Python loop over them, not over vertices.
-    count = dict(zip(uniq.tolist(), counts.tolist(), strict=True))
-    while pending:
-        e = pending.pop()
-        for _ in range(20 * m + 100):
-            ue, ve = int(u[e]), int(v[e])
-            ke = min(ue, ve) * n + max(ue, ve)
-            if ue != ve and count[ke] == 1:
-                break  # became good after another edge's switch
-            f = int(gen.integers(m))
-            if f == e:
-                continue
-            x, y = (int(u[f]), int(v[f])) if gen.random() < 0.5 else (int(v[f]), int(u[f]))
-            k1, k2 = min(ue, x) * n + max(ue, x), min(ve, y) * n + max(ve, y)
-            if ue == x or ve == y or k1 == k2 or count.get(k1, 0) or count.get(k2, 0):
-                continue
-            kf = min(x, y) * n + max(x, y)
-            count[ke] -= 1
-            count[kf] -= 1
-            count[k1] = 1
-            count[k2] = 1
-            u[e], v[e], u[f], v[f] = ue, x, ve, y
-            pending.discard(f)
-            break
-        else:
-            return None
-    return u, v
+    return (u, v) if repair_duplicates(u, v, _edge_key(n), gen, undirected=True) else None
 
 
-def exclusive_switches(
-    present: np.ndarray, old1: np.ndarray, old2: np.ndarray, new1: np.ndarray, new2: np.ndarray
-) -> np.ndarray:
-    """Which proposed switches of a pass may be applied: bool [n_pairs].
+def _edge_key(n: int):
+    def key(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.minimum(a, b) * n + np.maximum(a, b)
 
-    ``present`` holds the integer keys of the current edges; pair ``i`` would replace edges
-    ``old1[i], old2[i]`` by ``new1[i], new2[i]``. A pair is rejected when a new edge is
-    already present, or when any of its four keys is proposed by another pair too
-    (exclusivity: this keeps the pass symmetric, so the uniform law is stationary). One sort
-    of every key of the pass, no loop over pairs. Shared by graph and SGC codes.
-    """
-    proposed = np.concatenate([old1, old2, new1, new2])
-    uniq, inv = np.unique(np.concatenate([present, proposed]), return_inverse=True)
-    in_graph = np.bincount(inv[: present.size], minlength=uniq.size) > 0
-    touched = np.bincount(inv[present.size :], minlength=uniq.size)
-    inv_new = inv[present.size :].reshape(4, -1)
-    return ~in_graph[inv_new[2]] & ~in_graph[inv_new[3]] & ~(touched[inv_new] > 1).any(axis=0)
+    return key
 
 
 def _switch_pass(u: np.ndarray, v: np.ndarray, n: int, gen: np.random.Generator) -> None:
-    """One vectorized pass of random double-edge switches on a simple graph (in place).
-
-    Edges are paired at random and each endpoint order drawn at random; pair
-    ``({u,v}, {x,y})`` becomes ``({u,x}, {v,y})`` when neither new edge is a loop or already
-    present and none of the pair's four edges (old or new) is touched by another pair.
-    That exclusivity rule makes the pass symmetric (the reverse pass has the same
-    probability), so the uniform law on simple d-regular graphs is stationary.
-    """
-    m = u.size
-    perm = gen.permutation(m)[: m - m % 2]
-    e, f = perm[0::2], perm[1::2]
-    fe, ff = gen.random(e.size) < 0.5, gen.random(e.size) < 0.5
-    ue, ve = np.where(fe, v[e], u[e]), np.where(fe, u[e], v[e])
-    x, y = np.where(ff, v[f], u[f]), np.where(ff, u[f], v[f])
-
-    def key(a, b):
-        return np.minimum(a, b) * n + np.maximum(a, b)
-
-    o1, o2, n1, n2 = key(ue, ve), key(x, y), key(ue, x), key(ve, y)
-    ok = (ue != x) & (ve != y) & (n1 != n2)
-    ok &= exclusive_switches(key(u, v), o1, o2, n1, n2)
-    idx = np.flatnonzero(ok)
-    u[e[idx]], v[e[idx]] = ue[idx], x[idx]
-    u[f[idx]], v[f[idx]] = ve[idx], y[idx]
+    """One vectorized pass of random double-edge switches on a simple graph (in place);
+    see :func:`~aircomp_agc.coding.codes.switching.switch_pass`."""
+    switch_pass(u, v, _edge_key(n), gen, undirected=True)
 
 
 def second_eigenvalue(adjacency) -> float:
@@ -278,6 +215,8 @@ def graph_decoder_bound(*, n: int, s: int, row_weight: int, lam: float) -> float
 @register_code(
     "graph",
     family="approximate",
+    randomized=True,
+    storage_param="row_weight",
     summary="Random d-regular graph code B = A_G/d (expander; Glasgow & Wootters 2021)",
 )
 def graph_code(*, n: int, row_weight: int, rng=None) -> Code:

@@ -19,7 +19,8 @@ Assignment ("balanced random replication"). ``k d`` (worker, partition) slots: p
 ``ceil(k d / n)``, the larger loads on a random set of workers). Worker labels are paired
 with the slots by one random permutation; the few repeated (worker, partition) pairs are
 removed by random label swaps, then vectorized swap passes mix the assignment (each pass
-is symmetric, so the uniform law on balanced simple assignments is stationary). The SGC
+is symmetric, so the uniform law on balanced simple assignments is stationary); graph
+codes share these two steps (:mod:`.switching`). The SGC
 paper's analysis favours *pairwise-balanced* assignments (every pair of workers shares
 about the same number of partitions); a uniformly random balanced assignment achieves
 that in expectation, and ``info["max_pair_overlap"]`` reports the worst pair (computed
@@ -39,7 +40,7 @@ import scipy.sparse as sp
 from ..._checks import check_int, check_real, resolve_rng
 from ..base import Code
 from ..registry import register_code
-from .graph import exclusive_switches
+from .switching import repair_duplicates, switch_pass
 
 __all__ = ["balanced_replication", "sgc", "sgc_expected_error", "sgc_weight"]
 
@@ -89,55 +90,26 @@ def balanced_replication(n: int, n_partitions: int, d: int, rng=None) -> sp.csr_
     raise RuntimeError(f"balanced_replication: repair failed (n={n}, k={k}, d={d}).")
 
 
+def _slot_key(k: int):
+    def key(p: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return w * k + p
+
+    return key
+
+
 def _repair(W: np.ndarray, P: np.ndarray, k: int, gen: np.random.Generator) -> bool:
     """Swap worker labels of repeated (worker, partition) slots until all are distinct."""
-    m = W.size
-    keys = W * k + P
-    uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
-    is_first = np.zeros(m, dtype=bool)
-    is_first[first] = True
-    pending = set(np.flatnonzero(~is_first).tolist())
-    count = dict(zip(uniq.tolist(), counts.tolist(), strict=True))
-    # A Python loop over the few repeated slots only (O(d^2) expected), never over workers.
-    while pending:
-        t = pending.pop()
-        for _ in range(20 * m + 100):
-            kt = int(W[t]) * k + int(P[t])
-            if count[kt] == 1:
-                break
-            u = int(gen.integers(m))
-            k1 = int(W[u]) * k + int(P[t])
-            k2 = int(W[t]) * k + int(P[u])
-            if W[u] == W[t] or P[u] == P[t] or count.get(k1, 0) or count.get(k2, 0):
-                continue
-            count[kt] -= 1
-            count[int(W[u]) * k + int(P[u])] -= 1
-            count[k1] = 1
-            count[k2] = 1
-            W[t], W[u] = W[u], W[t]
-            pending.discard(u)
-            break
-        else:
-            return False
-    return True
+    return repair_duplicates(P, W, _slot_key(k), gen, undirected=False)
 
 
 def _swap_pass(W: np.ndarray, P: np.ndarray, k: int, gen: np.random.Generator) -> None:
     """Vectorized pass of worker-label swaps between random slot pairs (in place).
 
-    Slots ``(w, p), (w', p')`` become ``(w', p), (w, p')`` when both new pairs are absent
-    and none of the four pairs is touched by another slot pair (the exclusivity rule makes
-    the pass symmetric). Column counts and worker loads are unchanged.
+    Slots ``(w, p), (w', p')`` become ``(w', p), (w, p')`` under the exclusivity rule of
+    :func:`~aircomp_agc.coding.codes.switching.switch_pass` (the pass is symmetric).
+    Column counts and worker loads are unchanged.
     """
-    m = W.size
-    perm = gen.permutation(m)[: m - m % 2]
-    e, f = perm[0::2], perm[1::2]
-    o1, o2 = W[e] * k + P[e], W[f] * k + P[f]
-    n1, n2 = W[f] * k + P[e], W[e] * k + P[f]
-    ok = (W[e] != W[f]) & (P[e] != P[f])
-    ok &= exclusive_switches(W * k + P, o1, o2, n1, n2)
-    idx = np.flatnonzero(ok)
-    W[e[idx]], W[f[idx]] = W[f[idx]], W[e[idx]]
+    switch_pass(P, W, _slot_key(k), gen, undirected=False)
 
 
 def sgc_weight(row_weight: int, p: float) -> float:
@@ -169,6 +141,8 @@ def sgc_expected_error(row_weight: int, p: float) -> float:
 @register_code(
     "sgc",
     family="approximate",
+    randomized=True,
+    storage_param="row_weight",
     summary="Stochastic gradient coding (Bitar et al. 2020): d-fold random replication",
 )
 def sgc(
