@@ -97,6 +97,8 @@ def worst_stragglers_exhaustive(
 @STRAGGLERS.register(
     "adversarial",
     summary="HEURISTIC worst-case s stragglers for a code (greedy + local swaps + restarts)",
+    # sample() ignores rng: ties and restarts follow the configured seed
+    tags={"randomized": False, "stateful": False, "marginal": False},
 )
 class AdversarialStragglers(StragglerModel):
     """Worst-case ``s`` stragglers for one code and decoder -- a HEURISTIC search.
@@ -138,6 +140,10 @@ class AdversarialStragglers(StragglerModel):
         Most swaps evaluated per local-search step.
     tol : float >= 0
         Relative improvement a swap must make to be taken.
+    seed : int >= 0
+        Seed of the tie-breaking and random restarts of :meth:`sample`, which ignores its
+        ``rng``: the model is deterministic given its configuration (tag
+        ``randomized=False``). :meth:`search` takes an ``rng`` to explore other seeds.
     """
 
     name = "adversarial"
@@ -153,6 +159,7 @@ class AdversarialStragglers(StragglerModel):
         max_swaps: int = 50,
         max_batch: int = 2048,
         tol: float = 1e-9,
+        seed: int = 0,
     ) -> None:
         owner = "make_stragglers('adversarial')"
         if not isinstance(code, Code):
@@ -167,6 +174,7 @@ class AdversarialStragglers(StragglerModel):
         self.max_swaps = check_int("max_swaps", max_swaps, low=0, owner=owner)
         self.max_batch = check_int("max_batch", max_batch, low=1, owner=owner)
         self.tol = check_real("tol", tol, low=0.0, owner=owner)
+        self.seed = check_int("seed", seed, low=0, owner=owner)
 
     def _local_search(
         self, start: np.ndarray, rng: np.random.Generator
@@ -206,9 +214,12 @@ class AdversarialStragglers(StragglerModel):
             chosen = np.append(chosen, cand[rng.choice(np.flatnonzero(errs == errs.max()))])
         return chosen, evals
 
-    def search(self, rng: Any = None) -> AdversarialSearchResult:
-        """Run the heuristic search; returns the worst set found (``heuristic=True``)."""
-        rng = resolve_rng(rng)
+    def search(self, *, rng: Any = None) -> AdversarialSearchResult:
+        """Run the heuristic search; returns the worst set found (``heuristic=True``).
+
+        ``rng`` (default: the configured ``seed``) breaks ties and draws the restarts.
+        """
+        rng = resolve_rng(self.seed if rng is None else rng)
         n = self.code.n_workers
         start, evals = self._greedy(rng)
         best_set, best_err, e = self._local_search(start, rng)
@@ -222,19 +233,19 @@ class AdversarialStragglers(StragglerModel):
         mask = _masks_from_sets(n, best_set[None, :])[0]
         return AdversarialSearchResult(np.sort(best_set), mask, best_err, True, evals)
 
-    def sample(self, n_workers: int, batch: int = 1, rng: Any = None) -> np.ndarray:
+    def sample(self, batch: int, n_workers: int, *, rng: Any = None) -> np.ndarray:
         """The worst set found by :meth:`search`, repeated over the batch ``[batch, n_workers]``.
 
-        The search runs on every call (no cached state); ``rng`` drives its tie-breaking
-        and random restarts.
+        The search runs on every call (no cached state) with the configured ``seed``;
+        ``rng`` is accepted for the common signature and ignored (a deterministic model).
         """
-        n, b = self._check_shape(n_workers, batch)
+        b, n = self._check_shape(batch, n_workers)
         if n != self.code.n_workers:
             raise ValueError(
                 f"The 'n_workers' parameter of {self._owner()} must equal the code's "
                 f"n_workers ({self.code.n_workers}); got {n}."
             )
-        return np.repeat(self.search(rng).mask[None, :], b, axis=0)
+        return np.repeat(self.search(rng=self.seed).mask[None, :], b, axis=0)
 
     def response_probability(self, n_workers: int) -> np.ndarray:
         raise NotImplementedError("The adversarial model is deterministic given the code.")
