@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from aircomp_agc.coding import Code
 from aircomp_agc.coding.decoders import decoding_errors
 from aircomp_agc.coding.montecarlo import (
     Estimate,
@@ -22,6 +23,17 @@ from aircomp_agc.coding.stragglers import make_stragglers
 # ----------------------------------------------------------------------------- mean_ci
 
 
+def test_one_estimate_type_shared_with_the_rest_of_the_toolkit():
+    import aircomp_agc._checks as checks
+    import aircomp_agc.coding as coding
+
+    assert Estimate is checks.Estimate is coding.Estimate
+    assert mean_ci is checks.mean_ci is coding.mean_ci
+    est = estimate_error(make_code("uncoded", n=6), make_stragglers("fixed", s=1), n_trials=20,
+                         rng=0)
+    assert type(est) is checks.Estimate and est.method == "monte-carlo"
+
+
 def test_mean_ci_is_the_student_t_interval():
     x = np.array([1.0, 2.0, 4.0, 7.0, 11.0])
     est = mean_ci(x, 0.9)
@@ -29,7 +41,7 @@ def test_mean_ci_is_the_student_t_interval():
     half = stats.t.ppf(0.95, 4) * se
     assert (est.mean, est.std_err) == (pytest.approx(5.0), pytest.approx(se))
     assert (est.ci_low, est.ci_high) == (pytest.approx(5 - half), pytest.approx(5 + half))
-    assert est.n_trials == est.n_independent == 5 and est.confidence == 0.9
+    assert est.n == est.n_independent == 5 and est.confidence == 0.9
     assert est.half_width == pytest.approx(half) and est.contains(5.0)
 
 
@@ -69,7 +81,7 @@ def test_bgc_one_step_error_over_random_encodings_matches_closed_form():
         lambda g: make_code("bgc", n=n, row_weight=w, rng=g), make_stragglers("fixed", s=s),
         n_trials=6000, method="one-step", rng=3, batch_size=20,
     )
-    assert est.n_independent == 300 and est.n_trials == 6000
+    assert est.n_independent == 300 and est.n == 6000
     assert est.ci_low <= truth <= est.ci_high, (est, truth)
 
 
@@ -99,7 +111,7 @@ def test_estimate_equals_the_mean_of_decoding_errors_on_the_same_draws():
     errs = []
     for _ in range(4):
         _, g_strag, _ = rng.spawn(3)
-        errs.append(decoding_errors(code, model.sample(20, 25, g_strag)))
+        errs.append(decoding_errors(code, model.sample(25, 20, rng=g_strag)))
     assert est.mean == pytest.approx(np.concatenate(errs).mean(), rel=1e-12)
 
 
@@ -141,7 +153,7 @@ def test_precision_target_mode_meets_its_tolerance():
     code = make_code("approx-frc", n=24, row_weight=3)
     est = estimate_error(code, make_stragglers("fixed", s=12), n_trials=200, rng=1,
                          rel_tol=0.05, batch_size=200)
-    assert est.converged and est.half_width <= 0.05 * est.mean and est.n_trials > 200
+    assert est.converged and est.half_width <= 0.05 * est.mean and est.n > 200
 
 
 def test_precision_target_mode_warns_when_capped():
@@ -149,7 +161,7 @@ def test_precision_target_mode_warns_when_capped():
     with pytest.warns(RuntimeWarning, match="rel_tol=0.001 after max_trials=400"):
         est = estimate_error(code, make_stragglers("fixed", s=12), n_trials=200, rng=1,
                              rel_tol=1e-3, max_trials=400, batch_size=100)
-    assert not est.converged and est.n_trials == 400
+    assert not est.converged and est.n == 400
 
 
 def test_redraw_rebuilds_from_params():
@@ -158,12 +170,24 @@ def test_redraw_rebuilds_from_params():
         warnings.simplefilter("error")
         est = estimate_error(code, make_stragglers("fixed", s=2), n_trials=20, rng=0,
                              redraw_code=True, batch_size=5)
-    assert isinstance(est, Estimate) and est.n_independent == 4 and est.n_trials == 20
+    assert isinstance(est, Estimate) and est.n_independent == 4 and est.n == 20
 
 
-def test_redraw_of_a_deterministic_code_fails_clearly():
+def test_redraw_of_a_deterministic_code_keeps_it_fixed_with_a_warning():
     code = make_code("frc", n=12, s=3)
-    with pytest.raises(ValueError, match=r"'redraw_code'.*make_code\('frc'.*pass a factory"):
+    with pytest.warns(RuntimeWarning, match=r"redraw_code=True for the deterministic code "
+                                            r"'frc'.*used as a fixed code"):
+        est = estimate_error(code, make_stragglers("fixed", s=5), n_trials=20,
+                             redraw_code=True, batch_size=5, rng=0)
+    assert est == estimate_error(code, make_stragglers("fixed", s=5), n_trials=20,
+                                 batch_size=5, rng=0)
+    assert est.n_independent == 20
+
+
+def test_redraw_of_an_unregistered_code_fails_clearly():
+    base = make_code("bgc", n=12, row_weight=3, rng=0)
+    code = Code("my-own", base.B, params={"n": 12})
+    with pytest.raises(ValueError, match=r"'redraw_code'.*make_code\('my-own'.*pass a factory"):
         estimate_error(code, make_stragglers("fixed", s=2), n_trials=20, redraw_code=True,
                        batch_size=5)
 
@@ -181,7 +205,10 @@ def test_redraw_of_a_deterministic_code_fails_clearly():
         ({"rel_tol": -0.1}, ValueError, r"'rel_tol'"),
         ({"rel_tol": 0.1, "max_trials": 5}, ValueError, r"'max_trials'.*\[10, inf\)"),
         ({"redraw_code": True, "batch_size": 10}, ValueError,
-         r"'batch_size'.*leaves 1 code draw"),
+         r"'batch_size' parameter of estimate_error must be below n_trials=10 when the code "
+         r"is redrawn"),
+        ({"redraw_code": True, "batch_size": 40, "rel_tol": 0.1, "max_trials": 40}, ValueError,
+         r"'batch_size'.*must be below max_trials=40"),
         ({"method": "lsqr"}, ValueError, r"'method'.*'lstsq'"),
     ],
 )

@@ -6,9 +6,11 @@ equals ``E||Ghat - G||^2 / E||G||^2`` (see ``decoders``). Here it is averaged ov
 straggler sets (and, optionally, random encodings), vectorized through
 ``decoders.decoding_errors`` one batch of straggler masks at a time.
 
-Confidence intervals are two-sided Student-t intervals on the mean of i.i.d. samples
-(:func:`mean_ci`). When the code is redrawn, trials that share a code are correlated, so the
-interval is computed from the per-code means (the i.i.d. units), not from the raw trials.
+Results are the toolkit's one estimate type, :class:`~aircomp_agc._checks.Estimate`
+(re-exported here with :func:`mean_ci`): two-sided Student-t intervals on the mean of
+i.i.d. samples, ``n`` the number of trials. When the code is redrawn, trials that share a
+code are correlated, so the interval is computed from the per-code means (the i.i.d.
+units, ``n_independent``), not from the raw trials.
 
 Seeding: one ``rng`` argument; every batch (and every code draw) gets its own child
 generator spawned from it in a fixed order, so a seed gives the same estimate for the same
@@ -19,96 +21,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .._checks import check_int, check_real, resolve_rng
+from .._checks import Estimate, check_int, check_real, mean_ci, resolve_rng
 from .base import Code
-from .stragglers import StragglerModel
+from .stragglers import StragglerModel, check_stragglers
 
 __all__ = ["Estimate", "estimate_error", "estimate_realized_error", "mean_ci"]
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A Monte-Carlo mean with a two-sided Student-t confidence interval.
-
-    Attributes
-    ----------
-    mean : float
-        Sample mean.
-    std_err : float
-        Standard error of the mean, ``std(ddof=1) / sqrt(n_independent)``.
-    ci_low, ci_high : float
-        ``mean -/+ t_{(1+confidence)/2, n_independent-1} * std_err``.
-    confidence : float
-        Two-sided confidence level of the interval.
-    n_trials : int
-        Number of straggler sets (trials) averaged.
-    n_independent : int
-        Number of i.i.d. units the interval is computed from: ``n_trials`` for a fixed code,
-        the number of code draws when the code is redrawn.
-    converged : bool
-        In precision-target mode, whether the relative half-width target was met (always
-        ``True`` otherwise).
-    """
-
-    mean: float
-    std_err: float
-    ci_low: float
-    ci_high: float
-    confidence: float = 0.95
-    n_trials: int = 0
-    n_independent: int = 0
-    converged: bool = True
-
-    @property
-    def half_width(self) -> float:
-        """Half-width of the confidence interval."""
-        return 0.5 * (self.ci_high - self.ci_low)
-
-    def contains(self, value: float) -> bool:
-        """Whether ``value`` lies in ``[ci_low, ci_high]``."""
-        return bool(self.ci_low <= value <= self.ci_high)
-
-    def __str__(self) -> str:
-        return (
-            f"{self.mean:.5g} [{self.ci_low:.5g}, {self.ci_high:.5g}] "
-            f"({100 * self.confidence:g}% CI, {self.n_trials} trials)"
-        )
-
-
-def mean_ci(samples: Any, confidence: float = 0.95) -> Estimate:
-    r"""Mean of i.i.d. ``samples`` with a two-sided Student-t confidence interval.
-
-    .. math:: \bar x \pm t_{(1+c)/2,\;n-1}\, s/\sqrt{n}
-
-    Parameters
-    ----------
-    samples : array_like, float [n], n >= 2, finite
-    confidence : float in (0, 1)
-
-    Returns
-    -------
-    Estimate
-    """
-    x = np.asarray(samples, dtype=np.float64).ravel()
-    conf = check_real("confidence", confidence, low=0, high=1, low_open=True, high_open=True,
-                      owner="mean_ci")
-    if x.size < 2 or not np.all(np.isfinite(x)):
-        raise ValueError(
-            "The 'samples' parameter of mean_ci must hold at least 2 finite values; got "
-            f"{x.size} values ({int(np.sum(~np.isfinite(x)))} non-finite)."
-        )
-    from scipy import stats  # scipy.stats is slow to import; keep the package import light
-
-    n = x.size
-    mean = float(x.mean())
-    se = float(x.std(ddof=1) / np.sqrt(n))
-    half = float(stats.t.ppf(0.5 * (1 + conf), n - 1)) * se
-    return Estimate(mean, se, mean - half, mean + half, conf, n, n)
 
 
 def _code_source(code_or_factory: Any, redraw_code: bool, owner: str) -> Callable[..., Code]:
@@ -140,6 +61,23 @@ def _code_source(code_or_factory: Any, redraw_code: bool, owner: str) -> Callabl
     )
 
 
+def _redraw_changes_code(code_or_factory: Any, owner: str) -> bool:
+    """False (with a warning) when ``redraw_code`` is asked for a deterministic registered
+    code: every draw would be the same code, so it is used as a fixed code."""
+    from .registry import CODES
+
+    if isinstance(code_or_factory, Code) and code_or_factory.name in CODES \
+            and not CODES.tags(code_or_factory.name)["randomized"]:
+        warnings.warn(
+            f"{owner}: redraw_code=True for the deterministic code {code_or_factory.name!r} "
+            "would draw the same code every time; it is used as a fixed code.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return False
+    return True
+
+
 def _monte_carlo(
     sample_fn: Callable[[Code, np.ndarray, np.random.Generator], np.ndarray],
     code_or_factory: Any,
@@ -154,11 +92,7 @@ def _monte_carlo(
     max_trials: int | None,
     owner: str,
 ) -> Estimate:
-    if not isinstance(stragglers, StragglerModel):
-        raise TypeError(
-            f"The 'stragglers' parameter of {owner} must be a StragglerModel (see "
-            f"make_stragglers); got {type(stragglers).__name__}."
-        )
+    check_stragglers(stragglers, owner)
     n_trials = check_int("n_trials", n_trials, low=2, owner=owner)
     batch_size = check_int("batch_size", batch_size, low=1, owner=owner)
     confidence = check_real("confidence", confidence, low=0, high=1, low_open=True,
@@ -169,8 +103,16 @@ def _monte_carlo(
         100 * n_trials if max_trials is None
         else check_int("max_trials", max_trials, low=n_trials, owner=owner)
     )
-    redraw = redraw_code or not isinstance(code_or_factory, Code)
+    redraw_code = redraw_code and _redraw_changes_code(code_or_factory, owner)
     source = _code_source(code_or_factory, redraw_code, owner)
+    redraw = redraw_code or not isinstance(code_or_factory, Code)
+    if redraw and batch_size >= cap:
+        limit = f"n_trials={n_trials}" if rel_tol is None else f"max_trials={cap}"
+        raise ValueError(
+            f"The 'batch_size' parameter of {owner} must be below {limit} when the code is "
+            "redrawn (each code draw serves batch_size straggler sets and the interval needs "
+            f">= 2 draws); got batch_size={batch_size}."
+        )
     rng = resolve_rng(rng)
     fixed = None if redraw else source(None)
 
@@ -180,26 +122,20 @@ def _monte_carlo(
         b = min(batch_size, cap - done)
         g_code, g_strag, g_eval = rng.spawn(3)
         code = fixed if fixed is not None else source(g_code)
-        masks = stragglers.sample(code.n_workers, b, g_strag)
+        masks = stragglers.sample(b, code.n_workers, rng=g_strag)
         vals = np.asarray(sample_fn(code, masks, g_eval), dtype=np.float64)
         units.append(vals if fixed is not None else np.array([vals.mean()]))
         done += b
         if done >= n_trials:
             x = np.concatenate(units)
             if x.size >= 2:
-                est = mean_ci(x, confidence)
+                est = mean_ci(x, confidence, owner=owner)
                 if rel_tol is None or est.half_width <= rel_tol * abs(est.mean) or done >= cap:
                     break
             elif done >= cap:
                 break
-    x = np.concatenate(units)
-    if x.size < 2:
-        raise ValueError(
-            f"The 'batch_size' parameter of {owner} leaves {x.size} code draw(s) for "
-            f"n_trials={n_trials}; with a redrawn code the interval needs >= 2 draws "
-            f"(batch_size <= n_trials / 2); got batch_size={batch_size}."
-        )
-    est = mean_ci(x, confidence)
+    x = np.concatenate(units)  # >= 2 units: checked above for redrawn codes
+    est = mean_ci(x, confidence, owner=owner)
     converged = rel_tol is None or est.half_width <= rel_tol * abs(est.mean)
     if not converged:
         warnings.warn(
@@ -208,8 +144,8 @@ def _monte_carlo(
             RuntimeWarning,
             stacklevel=3,
         )
-    return Estimate(est.mean, est.std_err, est.ci_low, est.ci_high, confidence, done,
-                    x.size, converged)
+    return Estimate(est.mean, est.std_err, est.ci_low, est.ci_high, n=done,
+                    confidence=confidence, n_independent=x.size, converged=converged)
 
 
 def estimate_error(
@@ -246,7 +182,8 @@ def estimate_error(
     rng : None, int, SeedSequence or Generator
     redraw_code : bool
         Draw a fresh encoding for every batch (each code serves ``batch_size`` straggler
-        sets; the interval is then computed from the per-code means).
+        sets; the interval is then computed from the per-code means). A deterministic
+        registered code (tag ``randomized=False``) is kept fixed, with a warning.
     batch_size : int >= 1
         Straggler sets decoded per vectorized ``decoding_errors`` call (and per code draw
         when the code is redrawn). At n = 200, s = 40 with the batched least-squares
