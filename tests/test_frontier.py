@@ -125,10 +125,22 @@ def test_theory_uses_expected_stragglers_for_random_models():
 @pytest.mark.parametrize(
     ("args", "kwargs", "exc", "match"),
     [
-        (("frc", 0.1, 12), {}, ValueError, r"'family'.*approximate code; got 'frc'"),
+        (("frc", 0.1, 12), {}, ValueError,
+         r"'family'.*storage is set by row_weight \(approx-frc, bgc.*got 'frc' \(family "
+         r"'exact', storage_param='s'\)"),
+        (("bibd", 0.1, 13), {}, ValueError, r"'family'.*got 'bibd'.*storage_param=None"),
         (("bgcc", 0.1, 12), {}, ValueError, r"Unknown code 'bgcc'.*'bgc'"),
         (("bgc", 0.0, 12), {}, ValueError, r"'epsilon' parameter.*positive"),
         (("bgc", [[0.1]], 12), {}, ValueError, r"'epsilon' parameter"),
+        (("approx-frc", 1.0, 12), {}, ValueError,
+         r"'epsilon' parameter of storage_frontier must be a float in \(0, 1\).*got 1.0"),
+        (("approx-frc", [0.1, 2.0], 12), {}, ValueError, r"'epsilon'.*\(0, 1\)"),
+        (("sgc", 0.1, 12), {"batch_size": 5}, ValueError,
+         r"code 'sgc' requires the parameter\(s\) 'p'"),
+        (("bgc", 0.1, 12), {"batch_size": 5, "code_params": {"modle": "fixed"}}, ValueError,
+         r"code 'bgc' has no parameter 'modle'.*Did you mean 'model'"),
+        (("bgc", 0.1, 12), {"batch_size": 5, "code_params": {"row_weight": 2}}, ValueError,
+         r"'code_params'.*must not set row_weight"),
         (("bgc", 0.1, 1), {}, ValueError, r"'n' parameter.*\[2, inf\); got 1"),
         (("bgc", 0.1, 12), {"max_storage": 13}, ValueError, r"'max_storage'.*\[1, 12\]"),
         (("bgc", 0.1, 12), {"confidence": 0}, ValueError, r"'confidence'"),
@@ -137,6 +149,33 @@ def test_theory_uses_expected_stragglers_for_random_models():
 def test_bad_input_names_the_parameter(args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         storage_frontier(*args, make_stragglers("fixed", s=2), n_trials=10, **kwargs)
+
+
+def test_too_few_trials_for_a_randomized_family_names_n_trials():
+    with pytest.raises(ValueError, match=r"^The 'n_trials' parameter of storage_frontier must "
+                                         r"exceed batch_size=50 for the randomized family "
+                                         r"'bgc'.*got 10\.$"):
+        storage_frontier("bgc", 0.1, 12, make_stragglers("fixed", s=2), n_trials=10)
+    # a deterministic family needs no code draws: 10 trials are fine
+    r = storage_frontier("approx-frc", 0.5, 12, make_stragglers("fixed", s=2), n_trials=10,
+                         rng=0)
+    assert r.points[0].estimate.n == 10
+
+
+def test_sgc_frontier_takes_its_p_through_code_params():
+    r = storage_frontier("sgc", 0.3, 12, make_stragglers("bernoulli", p=0.2), n_trials=40,
+                         batch_size=10, rng=1, code_params={"p": 0.2})
+    assert r.points[0].row_weight is not None
+
+
+def test_same_rng_same_frontier_and_the_rng_is_the_only_source():
+    kw = {"n_trials": 60, "batch_size": 10}
+    a = storage_frontier("bgc", 0.2, 16, make_stragglers("fixed", s=3), rng=11, **kw)
+    b = storage_frontier("bgc", 0.2, 16, make_stragglers("fixed", s=3),
+                         rng=np.random.default_rng(11), **kw)
+    c = storage_frontier("bgc", 0.2, 16, make_stragglers("fixed", s=3), rng=12, **kw)
+    assert dict(a.measured) == dict(b.measured)
+    assert dict(a.measured) != dict(c.measured)
 
 
 def test_bad_stragglers_and_theory_inputs():

@@ -38,10 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import check_int, check_real, resolve_rng
-from .montecarlo import Estimate, estimate_error
-from .registry import code_family, code_parameters, make_code
-from .stragglers import FixedStragglers, StragglerModel
+from .._checks import Estimate, check_int, check_real, resolve_rng
+from .base import Code
+from .montecarlo import estimate_error
+from .registry import CODES, code_tags, list_codes, make_code
+from .stragglers import FixedStragglers, StragglerModel, check_stragglers
 
 __all__ = [
     "FrontierPoint",
@@ -240,9 +241,9 @@ def storage_frontier(
     confidence: float = 0.95,
     n_trials: int = 1000,
     batch_size: int = 50,
-    rng: Any = None,
     max_storage: int | None = None,
     code_params: Mapping[str, Any] | None = None,
+    rng: Any = None,
 ) -> FrontierResult:
     """Smallest row weight of an approximate code family meeting ``E[err] <= epsilon``.
 
@@ -253,10 +254,12 @@ def storage_frontier(
     Parameters
     ----------
     family : str
-        A registered code of family ``"approximate"`` taking ``n=`` and ``row_weight=``
-        (``"bgc"``, ``"approx-frc"``, ``"signed-sparse"``, ``"graph"``, ...).
-    epsilon : float or 1-D array of floats > 0
-        Error tolerance(s); an array gives a frontier curve.
+        A registered code whose storage is set by ``row_weight`` (tag
+        ``storage_param="row_weight"``: ``"bgc"``, ``"approx-frc"``, ``"signed-sparse"``,
+        ``"graph"``, ``"sgc"`` with ``code_params={"p": ...}``, ...).
+    epsilon : float or 1-D array of floats in (0, 1)
+        Error tolerance(s); an array gives a frontier curve. The normalized error of
+        decoding nothing is 1, so ``epsilon >= 1`` is refused.
     n : int >= 2
         Workers (= partitions).
     stragglers : StragglerModel
@@ -264,122 +267,198 @@ def storage_frontier(
     method : str
         Decoder (``decoders.decoding_errors``).
     confidence : float in (0, 1)
-    n_trials : int
-        Straggler sets per row weight.
+    n_trials : int >= 2
+        Straggler sets per row weight; for a randomized family more than ``batch_size``
+        (at least two code draws per weight).
     batch_size : int
         Straggler sets per code draw (randomized families draw a fresh code per batch, so
         ``n_trials / batch_size`` codes per weight).
-    rng : None, int, SeedSequence or Generator
     max_storage : int, optional
         Largest row weight tried (default ``n``).
     code_params : mapping, optional
-        Extra keyword arguments for ``make_code``.
+        Extra keyword arguments for ``make_code`` (checked against the family's
+        parameters before anything is computed).
+    rng : None, int, SeedSequence or Generator
+        The only source of randomness.
 
     Returns
     -------
     FrontierResult
     """
+    setup = _validate(family, epsilon, n, stragglers, method=method, confidence=confidence,
+                      n_trials=n_trials, batch_size=batch_size, max_storage=max_storage,
+                      code_params=code_params)
+    meter = _WeightMeter(setup, entropy=int(resolve_rng(rng).integers(0, 2**63)))
+    for e in sorted(setup.epsilons, reverse=True):
+        _search(meter.weights, lambda w, e=e: meter.passes(w, e))
+    _settle_neighbours(meter, setup.epsilons)
+    points = tuple(_frontier_point(meter, e) for e in setup.epsilons)
+    level = 100 * (1 + setup.confidence) / 2
+    criterion = (f"upper end of the two-sided {100 * setup.confidence:g}% Student-t CI "
+                 f"(one-sided {level:g}%) of E[err] <= epsilon, {setup.n_trials} straggler sets "
+                 "per row weight")
+    return FrontierResult(
+        family, setup.n, _theory_stragglers(stragglers, setup.n), method, setup.confidence,
+        criterion, points, MappingProxyType(dict(sorted(meter.cache.items()))),
+        tuple(sorted(meter.infeasible)),
+    )
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """Validated arguments of :func:`storage_frontier`."""
+
+    family: str
+    epsilons: tuple[float, ...]
+    n: int
+    stragglers: StragglerModel
+    method: str
+    confidence: float
+    n_trials: int
+    batch_size: int
+    max_storage: int
+    code_params: Mapping[str, Any]
+    randomized: bool
+
+
+def _validate(family, epsilon, n, stragglers, *, method, confidence, n_trials, batch_size,
+              max_storage, code_params) -> _Setup:
+    """Check every argument of :func:`storage_frontier` before anything is computed."""
     owner = "storage_frontier"
-    if code_family(family) != "approximate":
+    tags = code_tags(family)
+    if tags["storage_param"] != "row_weight":
+        sweepable = [e.name for e in list_codes() if e.tags["storage_param"] == "row_weight"]
         raise ValueError(
-            f"The 'family' parameter of {owner} must name an approximate code; got {family!r} "
-            f"(family {code_family(family)!r})."
+            f"The 'family' parameter of {owner} must name an approximate code whose storage "
+            f"is set by row_weight ({', '.join(sweepable)}); got {family!r} (family "
+            f"{tags['family']!r}, storage_param={tags['storage_param']!r})."
         )
     n = check_int("n", n, low=2, owner=owner)
     eps = _check_eps(epsilon, owner)
-    eps_list = [float(e) for e in np.atleast_1d(eps)]
+    if np.any(eps >= 1):
+        raise ValueError(
+            f"The 'epsilon' parameter of {owner} must be a float in (0, 1) or a 1-D array of "
+            f"them (decoding nothing has normalized error 1); got {epsilon!r}."
+        )
     confidence = check_real("confidence", confidence, low=0, high=1, low_open=True,
                             high_open=True, owner=owner)
     max_storage = n if max_storage is None else check_int(
         "max_storage", max_storage, low=1, high=n, owner=owner
     )
-    if not isinstance(stragglers, StragglerModel):
-        raise TypeError(
-            f"The 'stragglers' parameter of {owner} must be a StragglerModel (see "
-            f"make_stragglers); got {type(stragglers).__name__}."
+    check_stragglers(stragglers, owner)
+    n_trials = check_int("n_trials", n_trials, low=2, owner=owner)
+    batch_size = check_int("batch_size", batch_size, low=1, owner=owner)
+    randomized = bool(tags["randomized"])
+    if randomized and n_trials <= batch_size:
+        raise ValueError(
+            f"The 'n_trials' parameter of {owner} must exceed batch_size={batch_size} for the "
+            f"randomized family {family!r} (a fresh code serves every batch_size straggler "
+            f"sets and the interval needs >= 2 codes; or lower batch_size); got {n_trials}."
         )
     extra = dict(code_params or {})
-    randomized = "rng" in code_parameters(family)
-    entropy = int(resolve_rng(rng).integers(0, 2**63))
+    reserved = sorted(set(extra) & {"n", "row_weight", "rng"})
+    if reserved:
+        raise ValueError(
+            f"The 'code_params' parameter of {owner} must not set {', '.join(reserved)} "
+            f"(the frontier sets n, sweeps row_weight and draws rng); got {extra!r}."
+        )
+    CODES.check_params(family, {"n": n, "row_weight": 1, **extra}, ignore=("rng",))
+    return _Setup(family, tuple(float(e) for e in np.atleast_1d(eps)), n, stragglers,
+                  method, confidence, n_trials, batch_size, max_storage,
+                  MappingProxyType(extra), randomized)
 
-    weights = list(range(1, max_storage + 1))
-    infeasible: dict[int, str] = {}
-    cache: dict[int, Estimate] = {}
-    storages: dict[int, int] = {}
 
-    def measure(w: int) -> Estimate | None:
-        if w in cache:
-            return cache[w]
-        if w in infeasible:
-            return None
-        seed = np.random.SeedSequence(entropy, spawn_key=(w,))
-        build_rng = np.random.default_rng(seed.spawn(1)[0]) if randomized else None
+class _WeightMeter:
+    """Measures the error at one row weight once (own seed), caching estimates.
+
+    Weight ``w`` uses ``SeedSequence(entropy, spawn_key=(w,))`` whatever the order in
+    which weights are measured, so every tolerance sees the same measurements.
+    """
+
+    def __init__(self, setup: _Setup, entropy: int) -> None:
+        self.setup = setup
+        self.entropy = entropy
+        self.weights = list(range(1, setup.max_storage + 1))
+        self.cache: dict[int, Estimate] = {}
+        self.infeasible: dict[int, str] = {}
+        self.storages: dict[int, int] = {}
+
+    def _make(self, w: int, rng) -> Code:
+        s = self.setup
+        return make_code(s.family, n=s.n, row_weight=w, **s.code_params, rng=rng)
+
+    def measure(self, w: int) -> Estimate | None:
+        """The estimate at ``w``; None when the construction rejects ``w``."""
+        if w in self.cache or w in self.infeasible:
+            return self.cache.get(w)
+        s = self.setup
+        seed = np.random.SeedSequence(self.entropy, spawn_key=(w,))
+        build_rng = np.random.default_rng(seed.spawn(1)[0]) if s.randomized else None
         try:
-            code = make_code(family, n=n, row_weight=w, **extra, **(
-                {"rng": build_rng} if randomized else {}))
+            code = self._make(w, build_rng)
         except ValueError as err:  # e.g. graph codes need n * row_weight even
-            infeasible[w] = str(err)
+            self.infeasible[w] = str(err)
             return None
-        storages[w] = code.storage
-        source = (lambda g: make_code(family, n=n, row_weight=w, rng=g, **extra)) \
-            if randomized else code
-        cache[w] = estimate_error(source, stragglers, n_trials=n_trials, method=method,
-                                  rng=seed, batch_size=batch_size, confidence=confidence)
-        return cache[w]
+        self.storages[w] = code.storage
+        source = (lambda g: self._make(w, g)) if s.randomized else code
+        self.cache[w] = estimate_error(source, s.stragglers, n_trials=s.n_trials,
+                                       method=s.method, batch_size=s.batch_size,
+                                       confidence=s.confidence, rng=seed)
+        return self.cache[w]
 
-    def passes(w: int, e: float) -> bool | None:
-        est = measure(w)
+    def passes(self, w: int, e: float) -> bool | None:
+        est = self.measure(w)
         return None if est is None else est.ci_high <= e
 
-    for e in sorted(eps_list, reverse=True):
-        _search(weights, lambda w, e=e: passes(w, e))
 
-    # Final rule on the shared measurements, with the downward neighbour check; repeat
-    # until stable (a neighbour measured for one epsilon may lower another's minimum).
+def _settle_neighbours(meter: _WeightMeter, epsilons: tuple[float, ...]) -> None:
+    """Measure the feasible neighbour below each tolerance's smallest passing weight.
+
+    Repeated until stable: a neighbour measured for one tolerance may lower another's
+    minimum.
+    """
     while True:
-        size = len(cache)
-        for e in eps_list:
-            best = _smallest_passing(cache, e)
+        size = len(meter.cache)
+        for e in epsilons:
+            best = _smallest_passing(meter.cache, e)
             if best is not None:
-                _feasible_below(best, weights, measure)
-        if len(cache) == size:
-            break
+                _feasible_below(best, meter.weights, meter.measure)
+        if len(meter.cache) == size:
+            return
 
-    points = []
-    for e in eps_list:
-        best = _smallest_passing(cache, e)
-        notes: list[str] = []
-        if best is None:
-            notes.append(f"no feasible row weight <= {max_storage} met the target")
-            if infeasible:
-                w0 = min(infeasible)
-                notes.append(f"{len(infeasible)} weights rejected, e.g. {w0}: {infeasible[w0]}")
-            points.append(FrontierPoint(e, None, None, None, None, None, tuple(notes)))
-            continue
-        below = _feasible_below(best, weights, measure)
-        bad = sorted(w for w, est in cache.items() if w > best and est.ci_high > e)
-        if bad:
-            notes.append(f"non-monotone: row weights {bad} above the reported storage fail")
-        skipped = sorted(w for w in infeasible if w < best)
-        if skipped:
-            notes.append(f"infeasible row weights skipped: {skipped} "
-                         f"(first reason: {infeasible[skipped[0]]})")
-        points.append(FrontierPoint(e, best, storages[best], cache[best], below,
-                                    None if below is None else cache[below], tuple(notes)))
 
-    s_theory: float | None
+def _frontier_point(meter: _WeightMeter, e: float) -> FrontierPoint:
+    """The reported point at tolerance ``e`` from the settled measurements."""
+    best = _smallest_passing(meter.cache, e)
+    notes: list[str] = []
+    infeasible = meter.infeasible
+    if best is None:
+        notes.append(f"no feasible row weight <= {meter.setup.max_storage} met the target")
+        if infeasible:
+            w0 = min(infeasible)
+            notes.append(f"{len(infeasible)} weights rejected, e.g. {w0}: {infeasible[w0]}")
+        return FrontierPoint(e, None, None, None, None, None, tuple(notes))
+    below = _feasible_below(best, meter.weights, meter.measure)
+    bad = sorted(w for w, est in meter.cache.items() if w > best and est.ci_high > e)
+    if bad:
+        notes.append(f"non-monotone: row weights {bad} above the reported storage fail")
+    skipped = sorted(w for w in infeasible if w < best)
+    if skipped:
+        notes.append(f"infeasible row weights skipped: {skipped} "
+                     f"(first reason: {infeasible[skipped[0]]})")
+    return FrontierPoint(e, best, meter.storages[best], meter.cache[best], below,
+                         None if below is None else meter.cache[below], tuple(notes))
+
+
+def _theory_stragglers(stragglers: StragglerModel, n: int) -> float | None:
+    """Stragglers for the theory curves: ``s`` of a fixed model, else the expected number
+    ``n - sum(response_probability)`` when the marginal is known."""
     if isinstance(stragglers, FixedStragglers):
-        s_theory = float(stragglers.s)
-    else:
-        try:
-            s_theory = float(n - np.sum(stragglers.response_probability(n)))
-        except NotImplementedError:
-            s_theory = None
-    level = 100 * (1 + confidence) / 2
-    criterion = (f"upper end of the two-sided {100 * confidence:g}% Student-t CI (one-sided "
-                 f"{level:g}%) of E[err] <= epsilon, {n_trials} straggler sets per row weight")
-    return FrontierResult(family, n, s_theory, method, confidence, criterion, tuple(points),
-                          MappingProxyType(dict(sorted(cache.items()))), tuple(sorted(infeasible)))
+        return float(stragglers.s)
+    try:
+        return float(n - np.sum(stragglers.response_probability(n)))
+    except NotImplementedError:
+        return None
 
 
 def _search(weights: list[int], passes) -> None:
