@@ -442,3 +442,39 @@ def test_bibd_ls_error_random_sets_q5_and_errors():
         make_code("bibd", n=8)
     with pytest.raises(ValueError, match=r"'row_weight' parameter.*\[6, 6\]; got 5"):
         make_code("bibd", n=31, row_weight=5)
+
+
+# --------------------------------------------------------------------------- shared switching
+
+
+@pytest.mark.parametrize("undirected", [True, False])
+def test_one_repair_and_switch_rule_for_graph_edges_and_sgc_slots(undirected):
+    """codes/switching.py serves both codes: counts preserved, all slots distinct and valid."""
+    from aircomp_agc.coding.codes.switching import repair_duplicates, switch_pass
+
+    gen = np.random.default_rng(8)
+    n, d = 30, 4
+    if undirected:  # configuration-model multigraph on n vertices
+        stubs = gen.permutation(np.repeat(np.arange(n), d))
+        a, b = stubs[0::2].copy(), stubs[1::2].copy()
+
+        def key(x, y):
+            return np.minimum(x, y) * n + np.maximum(x, y)
+    else:  # (partition, worker) slots: partition j on d slots, workers with equal loads
+        a = np.repeat(np.arange(n), d)
+        b = gen.permutation(np.repeat(np.arange(n), d))
+
+        def key(p, w):
+            return w * n + p
+    counts = (np.bincount(np.concatenate([a, b]), minlength=n) if undirected
+              else (np.bincount(a, minlength=n), np.bincount(b, minlength=n)))
+    assert repair_duplicates(a, b, key, gen, undirected=undirected)
+    for _ in range(5):
+        switch_pass(a, b, key, gen, undirected=undirected)
+    assert np.unique(key(a, b)).size == a.size  # no repeated slot
+    if undirected:
+        assert np.all(a != b) and np.array_equal(np.bincount(np.concatenate([a, b]),
+                                                             minlength=n), counts)
+    else:
+        assert np.array_equal(np.bincount(a, minlength=n), counts[0])
+        assert np.array_equal(np.bincount(b, minlength=n), counts[1])
