@@ -51,8 +51,14 @@ from channels import ChannelModel, make_channel
 from channels.noise import noise_var_from_snr_db
 
 from .._checks import Estimate, check_int, check_real, mean_ci, resolve_rng
-from ..coding import Code, StragglerModel, decoding_vectors, make_code, make_stragglers
-from ..coding.registry import code_parameters
+from ..coding import (
+    Code,
+    StragglerModel,
+    code_tags,
+    decoding_vectors,
+    make_code,
+    make_stragglers,
+)
 from .error import conditional_error, quadratic_form
 from .messages import GradientModel, check_gradients
 from .plan import coefficient_vectors
@@ -410,25 +416,21 @@ def _build_codes(codes, row_weights, n: int, storage_budget, entropy: int):
                                  f"{spec.n_workers} workers but n={n} devices: {spec!r}.")
             candidates = [(spec, int(spec.params.get("row_weight", spec.storage)), None)]
         elif isinstance(spec, str):
-            params = code_parameters(spec)  # unknown names raise, listing the known ones
+            storage_param = code_tags(spec)["storage_param"]  # unknown names raise
             candidates = []
-            for w in row_weights:
+            for w in row_weights if storage_param else row_weights[:1]:
                 kwargs: dict[str, Any] = {"n": n}
-                if "row_weight" in params:
+                if storage_param == "row_weight":
                     kwargs["row_weight"] = w
-                elif "s" in params:
+                elif storage_param == "s":
                     kwargs["s"] = w - 1
-                elif candidates:
-                    break  # no storage parameter: one code only
-                if "rng" in params:
-                    kwargs["rng"] = np.random.default_rng(_code_seed(entropy, spec, w))
                 try:
-                    code = make_code(spec, **kwargs)
+                    code = make_code(spec, rng=np.random.default_rng(
+                        _code_seed(entropy, spec, w)), **kwargs)
                 except ValueError as exc:
                     candidates.append((None, w, str(exc)))
                     continue
-                w_eff = w if ("row_weight" in params or "s" in params) else code.storage
-                candidates.append((code, w_eff, None))
+                candidates.append((code, w if storage_param else code.storage, None))
         else:
             raise TypeError(f"The 'codes' parameter of {OWNER} must hold code names or Code "
                             f"objects; got {type(spec).__name__} {spec!r}.")
@@ -504,9 +506,11 @@ def codesign(
     gradient_model : GradientModel, optional
         Exactly one of ``gradients`` and ``gradient_model``.
     codes : names or Code objects
-        Named codes are built for every row weight (codes with an ``s`` parameter get
-        ``s = row_weight - 1``; codes without a storage parameter once). Code objects are
-        taken as they are.
+        Named codes are built for every row weight, read through their ``storage_param``
+        tag: ``row_weight=w``, or ``s = w - 1`` for exact codes (storage ``s + 1``); codes
+        without a storage parameter are built once. Constructions that refuse a row weight
+        (e.g. ``frc`` needs ``s + 1`` to divide ``n``) are listed in
+        :attr:`CodesignResult.skipped`. Code objects are taken as they are.
     row_weights : ints >= 1
     thresholds : floats >= 0
         Truncation thresholds on the known ``|h_i|^2``.
