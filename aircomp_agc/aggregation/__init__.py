@@ -13,7 +13,9 @@ This package imports the public APIs of :mod:`aircomp_agc.coding` and :mod:`chan
 neither imports it.
 """
 
+from .boxqp import BoxQPResult, solve_box_qp
 from .error import PART_NAMES, conditional_error, quadratic_form, split_error
+from .joint import correlation_aware_allocation, joint_allocation
 from .messages import GradientModel, encode, message_rms, normalize, partition_gram
 from .plan import Allocation, PlanContext, RoundPlan
 from .policies import AGGREGATION_POLICIES, AllocationPolicy, register_policy, resolve_policy
@@ -23,6 +25,7 @@ __all__ = [
     "AGGREGATION_POLICIES",
     "PART_NAMES",
     "Allocation",
+    "BoxQPResult",
     "AllocationPolicy",
     "CodedAirComp",
     "ExpectedError",
@@ -31,6 +34,8 @@ __all__ = [
     "RoundPlan",
     "RoundResult",
     "conditional_error",
+    "correlation_aware_allocation",
+    "joint_allocation",
     "encode",
     "message_rms",
     "normalize",
@@ -38,5 +43,6 @@ __all__ = [
     "quadratic_form",
     "register_policy",
     "resolve_policy",
+    "solve_box_qp",
     "split_error",
 ]
