@@ -34,6 +34,8 @@ previous aggregates with :meth:`GradientModel.fit`).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from channels.power_control import optimal_power
@@ -47,6 +49,9 @@ from .standard import standard_allocation
 __all__ = ["box_radius", "correlation_aware_allocation", "joint_allocation", "message_gram"]
 
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+
+#: What the correlation-aware policies know of the second moments.
+KNOWLEDGE = ("oracle", "model")
 
 
 def message_gram(ctx: PlanContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -63,11 +68,12 @@ def message_gram(ctx: PlanContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if isinstance(S, GradientModel):
         ones = np.asarray(B.sum(axis=1)).ravel()  # B 1
         bbt = (B @ B.T).toarray()
-        M = S.mean_energy * np.outer(ones, ones) + S.heterogeneity * bbt
-        q = (S.mean_energy * ctx.code.n_partitions + S.heterogeneity) * ones
-        const = S.quadratic(np.ones(ctx.code.n_partitions))
-        return (np.broadcast_to(M, (rows, *M.shape)), np.broadcast_to(q, (rows, q.size)),
-                np.full(rows, float(const)))
+        m2 = np.broadcast_to(np.asarray(S.mean_energy, dtype=np.float64), (rows,))
+        v = np.broadcast_to(np.asarray(S.heterogeneity, dtype=np.float64), (rows,))
+        M = m2[:, None, None] * np.outer(ones, ones) + v[:, None, None] * bbt
+        q = (m2 * ctx.code.n_partitions + v)[:, None] * ones
+        const = m2 * ctx.code.n_partitions**2 + v * ctx.code.n_partitions
+        return M, q, const
     S = np.asarray(S, dtype=np.float64)
     Bd = B.toarray()
     M = Bd @ S @ Bd.T  # [n, n] or [R, n, n]
@@ -165,6 +171,14 @@ def _standard(ctx: PlanContext) -> Allocation:
     return standard_allocation(ctx, optimal_power, name="optimal_power")
 
 
+def _modelled(ctx: PlanContext) -> PlanContext:
+    """The context with its second moments replaced by their two-number model."""
+    S = ctx.second_moments
+    if S is None or isinstance(S, GradientModel):
+        return ctx
+    return replace(ctx, second_moments=GradientModel.from_gram(S, dim=ctx.dim))
+
+
 def joint_allocation(ctx: PlanContext) -> Allocation:
     """Joint decoding and power control: minimize ``J(u, t)`` (module docstring)."""
     M, q, const = message_gram(ctx)
@@ -191,15 +205,46 @@ def correlation_aware_allocation(ctx: PlanContext) -> Allocation:
     return _allocation(ctx, u, t, a, ref.n_decodes, "correlation-aware")
 
 
+def _with_knowledge(allocate, knowledge: str):
+    if knowledge not in KNOWLEDGE:
+        raise ValueError(f"The 'knowledge' parameter must be one of "
+                         f"{', '.join(map(repr, KNOWLEDGE))}; got {knowledge!r}.")
+    if knowledge == "oracle":
+        return allocate
+    return lambda ctx: allocate(_modelled(ctx))
+
+
 @register_policy("joint", summary="joint decoding, power control and truncation (one box QP "
                  "per eta)")
-def joint(**params):
-    """Joint decoding and power control for correlated coded messages."""
-    return joint_allocation
+def joint(*, knowledge: str = "oracle"):
+    """Joint decoding and power control for correlated coded messages.
+
+    Parameters
+    ----------
+    knowledge : {"oracle", "model"}
+        Use the second moments as given, or only their two-number model
+        (:meth:`GradientModel.from_gram`: mean-gradient energy and heterogeneity).
+    """
+    return _with_knowledge(joint_allocation, knowledge)
+
+
+@register_policy("joint-model", summary="joint policy that knows only the two numbers of the "
+                 "gradient model (mean energy, heterogeneity)")
+def joint_model():
+    """``joint`` with ``knowledge="model"``: what a receiver can track in practice."""
+    return _with_knowledge(joint_allocation, "model")
 
 
 @register_policy("correlation-aware", summary="decoder's weights; powers and eta minimizing "
                  "the true error of correlated messages")
-def correlation_aware(**params):
-    """Correlation-aware power control for the decoder's targets."""
-    return correlation_aware_allocation
+def correlation_aware(*, knowledge: str = "oracle"):
+    """Correlation-aware power control for the decoder's targets (``knowledge`` as in
+    ``joint``)."""
+    return _with_knowledge(correlation_aware_allocation, knowledge)
+
+
+@register_policy("correlation-aware-model", summary="correlation-aware power control from "
+                 "the two-number gradient model")
+def correlation_aware_model():
+    """``correlation-aware`` with ``knowledge="model"``."""
+    return _with_knowledge(correlation_aware_allocation, "model")

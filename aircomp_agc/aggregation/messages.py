@@ -149,9 +149,16 @@ class GradientModel:
     dim: int
 
     def __post_init__(self) -> None:
-        check_real("mean_energy", self.mean_energy, low=0.0, owner="GradientModel")
-        check_real("heterogeneity", self.heterogeneity, low=0.0, owner="GradientModel")
-        if self.mean_energy + self.heterogeneity <= 0:
+        m2 = np.asarray(self.mean_energy, dtype=np.float64)
+        v = np.asarray(self.heterogeneity, dtype=np.float64)
+        if m2.ndim == 0:
+            check_real("mean_energy", self.mean_energy, low=0.0, owner="GradientModel")
+            check_real("heterogeneity", self.heterogeneity, low=0.0, owner="GradientModel")
+        elif not (np.all(np.isfinite(m2)) and np.all(m2 >= 0) and np.all(np.isfinite(v))
+                  and np.all(v >= 0)):
+            raise ValueError("The 'mean_energy' and 'heterogeneity' parameters of "
+                             "GradientModel must be finite and >= 0.")
+        if np.any(m2 + v <= 0):
             raise ValueError(
                 "The 'mean_energy' and 'heterogeneity' parameters of GradientModel must not "
                 "both be 0 (the gradients would be zero)."
@@ -159,6 +166,27 @@ class GradientModel:
         if int(self.dim) != self.dim or self.dim < 1:
             raise ValueError(f"The 'dim' parameter of GradientModel must be an int >= 1; got "
                              f"{self.dim!r}.")
+
+    @classmethod
+    def from_gram(cls, gram, *, dim: int = 1) -> GradientModel:
+        """The two numbers of a Gram matrix ``S = G G^T`` (``[k, k]`` or ``[R, k, k]``).
+
+        ``m2`` is the mean off-diagonal entry (clipped at 0), ``v`` the mean diagonal entry
+        minus ``m2``: the model that matches ``S`` on average. With ``[R, k, k]`` the two
+        numbers are arrays ``[R]`` (one model per row).
+        """
+        S = np.asarray(gram, dtype=np.float64)
+        k = S.shape[-1]
+        if S.ndim not in (2, 3) or S.shape[-2] != k or k < 2:
+            raise ValueError("The 'gram' parameter of GradientModel.from_gram must have shape "
+                             f"[k >= 2, k] or [R, k, k]; got {S.shape}.")
+        trace = np.trace(S, axis1=-2, axis2=-1)
+        off = (S.sum(axis=(-2, -1)) - trace) / (k * (k - 1))
+        m2 = np.maximum(off, 0.0)
+        v = np.maximum(trace / k - m2, np.finfo(float).tiny)
+        if S.ndim == 2:
+            return cls(float(m2), float(v), dim)
+        return cls(m2, v, dim)
 
     @classmethod
     def from_ratio(cls, heterogeneity_ratio: float, *, energy: float = 1.0,
@@ -193,13 +221,15 @@ class GradientModel:
         return cls(m2, v, g.shape[1])
 
     @property
-    def heterogeneity_ratio(self) -> float:
+    def heterogeneity_ratio(self):
         """``v / (m2 + v)`` in [0, 1]."""
         return self.heterogeneity / (self.mean_energy + self.heterogeneity)
 
     def gram(self, k: int) -> np.ndarray:
-        """``E[G G^T] = m2 11^T + v I``, ``[k, k]``."""
-        return self.mean_energy * np.ones((k, k)) + self.heterogeneity * np.eye(k)
+        """``E[G G^T] = m2 11^T + v I``, ``[k, k]`` (``[R, k, k]`` for array models)."""
+        m2 = np.asarray(self.mean_energy, dtype=np.float64)[..., None, None]
+        v = np.asarray(self.heterogeneity, dtype=np.float64)[..., None, None]
+        return m2 * np.ones((k, k)) + v * np.eye(k)
 
     def quadratic(self, d: np.ndarray) -> np.ndarray:
         """``d^T (m2 11^T + v I) d`` for ``d`` of shape ``[..., k]`` (no ``k x k`` matrix)."""
