@@ -23,12 +23,14 @@ from channels.power_control import (
     optimal_power,
     optimal_truncation_threshold,
     phase_aligned_mse,
+    register_power_control,
     regularized_inversion,
     scheduling_frontier,
     threshold_scheduling,
     truncated_inversion,
     zero_forcing,
 )
+from channels.power_control.base import PowerControl, prepare_inputs
 from channels.power_control.conformance import check_power_control
 
 EXAMPLE_G = np.array([1.0, 0.6, 0.3, 0.1])
@@ -455,17 +457,122 @@ def test_conformance(name, params):
     check_power_control(make_power_control(name, **params), rng=0)
 
 
+def _zf_without_empty_rows(gain2, *, power, noise_var, target=None):
+    """Zero forcing whose all-zero target rows get a finite eta (and a noise-only MSE)."""
+    g, p, s2, a = prepare_inputs(gain2, power, noise_var, target, owner="test")
+    eta = np.min(p * g / np.where(a != 0, a * a, 1.0), axis=-1)
+    pw = np.minimum(np.where(a != 0, eta[..., None] * a * a / g, 0.0), p)
+    return PowerControl(power=pw, eta=eta, mse=s2 / eta, target=a, gain2=g, noise_var=s2,
+                        constraint="peak", policy="test")
+
+
+def _zf_with_leaky_zeros(gain2, *, power, noise_var, target=None):
+    """Zero forcing in which devices with a_k = 0 still bound eta (their gains leak)."""
+    g, p, s2, a = prepare_inputs(gain2, power, noise_var, target, owner="test")
+    eta = np.min(p * g / np.where(a != 0, a * a, 1.0), axis=-1)
+    eta = np.where(np.any(a != 0, axis=-1), eta, np.inf)
+    with np.errstate(invalid="ignore"):
+        pw = np.where(a != 0, eta[..., None] * a * a / g, 0.0)
+    return PowerControl(power=pw, eta=eta, mse=s2 / eta, target=a, gain2=g, noise_var=s2,
+                        constraint="peak", policy="test")
+
+
+def _over_average_budget(gain2, *, power, noise_var, target=None):
+    """Truncated inversion that spends twice its average budget."""
+    return truncated_inversion(gain2, power=2.0 * np.asarray(power), noise_var=noise_var,
+                               target=target, gain_threshold=0.3)
+
+
+@pytest.mark.parametrize(
+    "policy, tags, match",
+    [
+        (_zf_without_empty_rows, None, "a row with all targets 0 must have eta = inf"),
+        (_zf_with_leaky_zeros, None, "changing the gain of a device with target 0 changed"),
+        (_over_average_budget, None, r"average constraint E\[p_k\] <= P_k violated"),
+        (make_power_control("truncated_inversion", gain_threshold=0.3),
+         {"constraint": "peak-or-average", "schedules": False},
+         "tagged schedules=False but silenced"),
+        (make_power_control("truncated_inversion", gain_threshold=0.3),
+         {"constraint": "peak", "schedules": True},
+         "result constraint 'average' but the policy is tagged 'peak'"),
+    ],
+)
+def test_conformance_rejects_broken_policies(policy, tags, match):
+    # The suite has power: each of these breaks one rule the composition relies on.
+    with pytest.raises(AssertionError, match=match):
+        check_power_control(policy, tags=tags, rng=0)
+
+
 def test_registry():
-    assert set(list_power_control()) >= {"full_power", "zero_forcing", "optimal_power",
-                                         "truncated_inversion", "threshold_scheduling"}
+    entries = list_power_control()
+    names = [e.name for e in entries]
+    assert names == sorted(names)
+    assert set(names) >= {"full_power", "zero_forcing", "optimal_power",
+                          "truncated_inversion", "threshold_scheduling"}
     with pytest.raises(ValueError, match="Did you mean 'optimal_power'"):
         make_power_control("optimal_powr")
-    with pytest.raises(TypeError, match="no parameter 'gain_treshold'.*'gain_threshold'"):
+    with pytest.raises(ValueError, match="no parameter 'gain_treshold'; accepted: "
+                                         "gain_threshold, constraint, mean_gain.*'gain_threshold'"):
         make_power_control("truncated_inversion", gain_treshold=0.1)
-    with pytest.raises(TypeError, match="requires the parameter.*'gain_threshold'"):
+    with pytest.raises(ValueError, match="requires the parameter.*'gain_threshold'"):
         make_power_control("truncated_inversion")
-    with pytest.raises(TypeError, match="pass 'power' when calling"):
+    with pytest.raises(ValueError, match="pass 'power' when calling"):
         make_power_control("optimal_power", power=1.0)
+    with pytest.raises(ValueError, match="has no parameter 'keep'; accepted: none"):
+        make_power_control("optimal_power", keep=3)
+
+
+def test_entries_carry_tags_and_parameters():
+    entries = {e.name: e for e in list_power_control()}
+    assert dict(entries["truncated_inversion"].tags) == {"constraint": "peak-or-average",
+                                                         "schedules": True}
+    assert dict(entries["threshold_scheduling"].tags) == {"constraint": "peak",
+                                                          "schedules": True}
+    for name in ("full_power", "zero_forcing", "optimal_power"):
+        assert dict(entries[name].tags) == {"constraint": "peak", "schedules": False}
+        assert entries[name].parameters == ()  # the call arguments are not parameters
+    params = {p.name: p for p in entries["truncated_inversion"].parameters}
+    assert list(params) == ["gain_threshold", "constraint", "mean_gain"]
+    assert params["gain_threshold"].required and params["constraint"].default == "average"
+    assert "Truncation threshold" in params["gain_threshold"].doc
+    policy = make_power_control("threshold_scheduling", keep=2)
+    assert policy.tags["schedules"] and policy.name == "threshold_scheduling"
+
+
+@pytest.mark.parametrize(
+    "name, params, match",
+    [
+        ("threshold_scheduling", {}, "exactly one of 'keep'.*got none"),
+        ("threshold_scheduling", {"keep": 2, "gain_threshold": 0.1},
+         r"exactly one of 'keep'.*\['keep', 'gain_threshold'\]"),
+        ("threshold_scheduling", {"keep": -1}, r"'keep'.*\[0, inf\); got -1"),
+        ("threshold_scheduling", {"quality_threshold": -0.5}, r"'quality_threshold'.*got -0.5"),
+        ("threshold_scheduling", {"keep": 1, "inner": "full"}, "'inner'"),
+        ("truncated_inversion", {"gain_threshold": 0.0}, r"'gain_threshold'.*\(0, inf\)"),
+        ("truncated_inversion", {"gain_threshold": 0.1, "constraint": "mean"}, "'constraint'"),
+    ],
+)
+def test_policy_values_are_checked_when_bound(name, params, match):
+    # A scenario's policy parameters fail before any computation, not mid-run.
+    with pytest.raises(ValueError, match=match):
+        make_power_control(name, **params)
+
+
+def test_register_power_control_checks_tags_and_leaves_nothing_behind():
+    with pytest.raises(ValueError, match="'constraint' tag.*got 'sometimes'"):
+        register_power_control("bad", full_power, tags={"constraint": "sometimes"})
+    with pytest.raises(ValueError, match=r"Unknown tag\(s\) \['family'\]"):
+        register_power_control("bad", full_power, tags={"family": "x"})
+    assert "bad" not in POLICIES
+    with POLICIES.temporary("mine", full_power, tags={"schedules": False}):
+        check_power_control(make_power_control("mine"))
+    assert "mine" not in POLICIES
+
+
+def test_user_policy_by_module_reference():
+    policy = make_power_control("channels.power_control.zero_forcing:zero_forcing")
+    pc = policy(EXAMPLE_G, power=1.0, noise_var=0.01)
+    assert pc.mse == pytest.approx(0.1, rel=1e-12) and dict(policy.tags)["constraint"] == "peak"
 
 
 def test_float32_and_broadcasting():

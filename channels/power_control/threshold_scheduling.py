@@ -35,7 +35,12 @@ from .base import PowerControl, prepare_inputs
 from .optimal_power import optimal_power
 from .zero_forcing import zero_forcing
 
-__all__ = ["SchedulingFrontier", "scheduling_frontier", "threshold_scheduling"]
+__all__ = [
+    "SchedulingFrontier",
+    "check_scheduling_rule",
+    "scheduling_frontier",
+    "threshold_scheduling",
+]
 
 _INNER = {"zero_forcing": zero_forcing, "optimal_power": optimal_power}
 
@@ -49,6 +54,43 @@ def _keep_best(qe: np.ndarray, active: np.ndarray, m: int) -> np.ndarray:
     rank = np.empty_like(order)
     np.put_along_axis(rank, order, np.broadcast_to(np.arange(k), order.shape), axis=-1)
     return (rank < m) & active
+
+
+def check_scheduling_rule(
+    *,
+    keep: int | None = None,
+    gain_threshold: float | None = None,
+    quality_threshold: float | None = None,
+    inner: str = "zero_forcing",
+    n_devices: int | None = None,
+) -> tuple[str, float]:
+    """Validate the parameters of :func:`threshold_scheduling` before any computation.
+
+    Returns
+    -------
+    (rule, value)
+        The one rule given (``"keep"``, ``"gain_threshold"`` or ``"quality_threshold"``)
+        and its validated value.
+
+    Raises
+    ------
+    ValueError
+        Unless exactly one rule is given with a value in range (``0 <= keep <= n_devices``
+        when ``n_devices`` is known, thresholds ``>= 0``) and ``inner`` is a known policy.
+    """
+    owner = "threshold_scheduling"
+    check_choice("inner", inner, sorted(_INNER), owner=owner)
+    given = [(n, v) for n, v in (("keep", keep), ("gain_threshold", gain_threshold),
+                                 ("quality_threshold", quality_threshold)) if v is not None]
+    if len(given) != 1:
+        raise ValueError(
+            f"{owner} needs exactly one of 'keep', 'gain_threshold', 'quality_threshold'; "
+            f"got {[n for n, _ in given] or 'none'}."
+        )
+    rule, value = given[0]
+    if rule == "keep":
+        return rule, check_int("keep", value, low=0, high=n_devices, owner=owner)
+    return rule, check_real(rule, value, low=0.0, owner=owner)
 
 
 def threshold_scheduling(
@@ -96,26 +138,18 @@ def threshold_scheduling(
     """
     owner = "threshold_scheduling"
     g, p, s2, a = prepare_inputs(gain2, power, noise_var, target, owner=owner)
-    check_choice("inner", inner, sorted(_INNER), owner=owner)
-    given = [n for n, v in (("keep", keep), ("gain_threshold", gain_threshold),
-                            ("quality_threshold", quality_threshold)) if v is not None]
-    if len(given) != 1:
-        raise ValueError(
-            f"{owner} needs exactly one of 'keep', 'gain_threshold', 'quality_threshold'; "
-            f"got {given or 'none'}."
-        )
+    rule, value = check_scheduling_rule(keep=keep, gain_threshold=gain_threshold,
+                                        quality_threshold=quality_threshold, inner=inner,
+                                        n_devices=g.shape[-1])
     active = a != 0
     with np.errstate(divide="ignore", invalid="ignore"):
         qe = np.where(active, p * g / (a * a), 0.0)
-    if keep is not None:
-        m = check_int("keep", keep, low=0, high=g.shape[-1], owner=owner)
-        kept = _keep_best(qe, active, m)
-    elif gain_threshold is not None:
-        th = check_real("gain_threshold", gain_threshold, low=0.0, owner=owner)
-        kept = (g >= th) & active
+    if rule == "keep":
+        kept = _keep_best(qe, active, value)
+    elif rule == "gain_threshold":
+        kept = (g >= value) & active
     else:
-        th = check_real("quality_threshold", quality_threshold, low=0.0, owner=owner)
-        kept = (qe >= th) & active
+        kept = (qe >= value) & active
     inner_pc = _INNER[inner](g, power=p, noise_var=s2, target=np.where(kept, a, 0.0))
     miss = np.sum(np.where(kept, 0.0, a * a), axis=-1)
     return PowerControl(

@@ -43,6 +43,7 @@ from .._checks import check_choice, check_int, check_real
 from .base import PowerControl, prepare_inputs
 
 __all__ = [
+    "check_truncation_params",
     "expected_truncation_mse",
     "expected_truncation_power",
     "optimal_truncation_threshold",
@@ -63,6 +64,20 @@ def _check_common(gain_threshold, constraint, mean_gain, owner):
             f"(mean |h_k|^2 under Rayleigh fading), in (0, inf); got {mean_gain!r}."
         )
     return g_th, mg
+
+
+def check_truncation_params(
+    *, gain_threshold: float, constraint: str = "average", mean_gain=1.0
+) -> None:
+    """Validate the parameters of :func:`truncated_inversion` before any computation.
+
+    Raises
+    ------
+    ValueError
+        For ``gain_threshold <= 0``, an unknown ``constraint`` or a non-positive
+        ``mean_gain``, naming the parameter, its range and the value received.
+    """
+    _check_common(gain_threshold, constraint, mean_gain, "truncated_inversion")
 
 
 def truncation_amplitude(
