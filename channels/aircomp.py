@@ -74,14 +74,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.special import ndtri
 
-from ._checks import RngLike, check_choice, check_int, check_real, resolve_rng
+from ._checks import Estimate, RngLike, check_choice, check_int, check_real, resolve_rng, t_quantile
+from .base import complex_normal
 from .impairments import draw_phase_offsets, phase_moments, true_channel_from_estimate
-from .noise import complex_noise
 
 __all__ = [
-    "MSEEstimate",
+    "Estimate",
     "aircomp_mse",
     "over_the_air_sum",
 ]
@@ -93,48 +92,27 @@ _SYMBOLS = ("complex", "real")
 
 
 @dataclass(frozen=True)
-class MSEEstimate:
-    """Per-realization MSE of the over-the-air sum (see the module docstring's convention).
+class _Link:
+    """Validated inputs shared by the sum and the MSE (scalar-equivalent model).
 
-    Attributes
-    ----------
-    mean : numpy.ndarray, float64, ``[batch]``
-        The MSE (exact for ``method="analytic"``, the sample mean for Monte Carlo).
-    ci_low, ci_high : numpy.ndarray, float64, ``[batch]``
-        Confidence interval at level ``confidence`` (equal to ``mean`` when analytic).
-    method : str
-        ``"analytic"`` or ``"monte-carlo"`` (what ran, after resolving ``"auto"``).
-    n_trials : int
-        Monte-Carlo trials per realization (0 when analytic).
-    confidence : float
-        Level of the interval (normal approximation over independent trials).
+    The leading batch shape ``[...]`` of the caller is flattened to ``n`` rows here and
+    restored on the way out (``batch_shape``).
     """
 
-    mean: np.ndarray
-    ci_low: np.ndarray
-    ci_high: np.ndarray
-    method: str
-    n_trials: int
-    confidence: float
+    h_hat: np.ndarray  # [n, n_rx, K] complex estimate known to the devices
+    m: np.ndarray | None  # [n, n_rx] beamformer, None for one antenna
+    gain_hat: np.ndarray  # [n, K] complex effective estimated channel m^H hhat_k
+    power: np.ndarray  # [n, K] p_k, zeroed where a_k == 0
+    eta: np.ndarray  # [n]
+    target: np.ndarray  # [n, K] a_k
+    noise_var: np.ndarray  # [n] sigma^2 at each antenna
+    norm2: np.ndarray  # [n] ||m||^2 (ones for one antenna)
+    batch_shape: tuple[int, ...] = ()
 
-    @property
-    def halfwidth(self) -> np.ndarray:
-        """``(ci_high - ci_low) / 2``, ``[batch]``."""
-        return (self.ci_high - self.ci_low) / 2.0
-
-
-@dataclass(frozen=True)
-class _Link:
-    """Validated, broadcast inputs shared by the sum and the MSE (scalar-equivalent model)."""
-
-    h_hat: np.ndarray  # [batch, n_rx, K] complex estimate known to the devices
-    m: np.ndarray | None  # [batch, n_rx] beamformer, None for one antenna
-    gain_hat: np.ndarray  # [batch, K] complex effective estimated channel m^H hhat_k
-    power: np.ndarray  # [batch, K] p_k, zeroed where a_k == 0
-    eta: np.ndarray  # [batch]
-    target: np.ndarray  # [batch, K] a_k
-    noise_var: np.ndarray  # [batch] sigma^2 at each antenna
-    norm2: np.ndarray  # [batch] ||m||^2 (ones for one antenna)
+    def restore(self, arr: np.ndarray):
+        """``[n, ...]`` -> ``[*batch_shape, ...]`` (a float for a 0-d result)."""
+        out = arr.reshape(self.batch_shape + arr.shape[1:])
+        return float(out) if out.ndim == 0 else out
 
 
 def _as_array(
@@ -178,66 +156,85 @@ def _broadcast(name: str, arr: np.ndarray, shape: tuple[int, ...], owner: str) -
         ) from exc
 
 
-def _prepare(h, pc, noise_var, beamformer, owner: str) -> _Link:
-    h = np.asarray(h)
-    if not np.issubdtype(h.dtype, np.complexfloating):
-        raise TypeError(f"The 'h' parameter of {owner} must be a complex array; got {h.dtype}.")
-    if not _all_finite(h):
-        raise ValueError(f"The 'h' parameter of {owner} must be finite; got NaN or inf.")
-    if h.ndim == 2:
-        h = h[:, None, :]
-    if h.ndim != 3:
-        raise ValueError(
-            f"The 'h' parameter of {owner} must have shape [batch, K] or [batch, n_rx_ant, K]; "
-            f"got shape {h.shape}."
-        )
-    batch, n_rx, n_dev = h.shape
-    h = h.astype(np.complex128, copy=False)
-    if beamformer is None:
-        if n_rx != 1:
-            raise ValueError(
-                f"The 'beamformer' parameter of {owner} is required when h has n_rx_ant > 1 "
-                f"(see channels.beamforming); got None with h of shape {h.shape}."
-            )
-        m = None
-        gain_hat = h[:, 0, :]
-        norm2 = np.ones(batch)
-    else:
-        m = _as_array("beamformer", beamformer, owner, positive=False, dtype=np.complex128)
-        m = _broadcast("beamformer", m, (batch, n_rx), owner)
-        norm2 = np.sum(np.abs(m) ** 2, axis=-1)
-        if np.any(norm2 == 0):
-            raise ValueError(f"The 'beamformer' parameter of {owner} must be non-zero; got 0.")
-        gain_hat = np.einsum("br,brk->bk", m.conj(), h)
+def _channel(h, pc, owner: str) -> np.ndarray:
+    """``h`` as ``[..., n_rx_ant, K]`` complex128; the batch shape is that of ``pc.eta``.
+
+    ``[..., K]`` and ``[..., n_rx_ant, K]`` differ by one axis, so the power control
+    (``eta`` ``[...]``, ``power`` ``[..., K]``) decides which one ``h`` is.
+    """
     for field in ("power", "eta"):
         if not hasattr(pc, field):
             raise TypeError(
                 f"The 'pc' parameter of {owner} must be a PowerControl result (with power, eta "
                 f"and target); got {type(pc).__name__} without '{field}'."
             )
+    h = np.asarray(h)
+    if not np.issubdtype(h.dtype, np.complexfloating):
+        raise TypeError(f"The 'h' parameter of {owner} must be a complex array; got {h.dtype}.")
+    if not _all_finite(h):
+        raise ValueError(f"The 'h' parameter of {owner} must be finite; got NaN or inf.")
+    lead = max(np.ndim(pc.eta), np.ndim(pc.power) - 1)
+    if h.ndim == lead + 1:
+        h = h[..., None, :]
+    elif h.ndim != lead + 2:
+        raise ValueError(
+            f"The 'h' parameter of {owner} must have shape [..., K] or [..., n_rx_ant, K] with "
+            f"the batch shape [...] of the power control ({lead} axes, pc.eta has shape "
+            f"{np.shape(pc.eta)}); got shape {h.shape}."
+        )
+    return h.astype(np.complex128, copy=False)
+
+
+def _combine(h: np.ndarray, beamformer, owner: str):
+    """``(m [n, n_rx] or None, m^H h [n, K], ||m||^2 [n])`` for ``h`` ``[n, n_rx, K]``."""
+    n, n_rx, _ = h.shape
+    if beamformer is None:
+        if n_rx != 1:
+            raise ValueError(
+                f"The 'beamformer' parameter of {owner} is required when h has n_rx_ant > 1 "
+                f"(see channels.beamforming); got None with h of {n_rx} receive antennas."
+            )
+        return None, h[:, 0, :], np.ones(n)
+    m = _as_array("beamformer", beamformer, owner, positive=False, dtype=np.complex128)
+    m = _broadcast("beamformer", m, (n, n_rx), owner)
+    norm2 = np.sum(np.abs(m) ** 2, axis=-1)
+    if np.any(norm2 == 0):
+        raise ValueError(f"The 'beamformer' parameter of {owner} must be non-zero; got 0.")
+    return m, np.einsum("br,brk->bk", m.conj(), h), norm2
+
+
+def _prepare(h, pc, noise_var, beamformer, owner: str) -> _Link:
+    h = _channel(h, pc, owner)
+    batch_shape, (n_rx, n_dev) = h.shape[:-2], h.shape[-2:]
+    n = int(np.prod(batch_shape, dtype=np.int64))
+    rows, devices = batch_shape + (n_dev,), (n, n_dev)
+    h = h.reshape(n, n_rx, n_dev)
+    if beamformer is not None:
+        bf = _as_array("beamformer", beamformer, owner, positive=False, dtype=np.complex128)
+        beamformer = _broadcast("beamformer", bf, batch_shape + (n_rx,), owner).reshape(n, n_rx)
+    m, gain_hat, norm2 = _combine(h, beamformer, owner)
     power = _as_array("pc.power", pc.power, owner, positive=False)
     if power.size and power.min() < 0:
         raise ValueError(f"The 'pc.power' parameter of {owner} must be >= 0; got {power.min()}.")
-    power = _broadcast("pc.power", power, (batch, n_dev), owner)
+    power = _broadcast("pc.power", power, rows, owner).reshape(devices)
     # eta = inf means nobody transmits: the receiver outputs zero (see PowerControl.eta).
     eta = _as_array("pc.eta", pc.eta, owner, positive=True, allow_inf=True)
-    eta = _broadcast("pc.eta", eta, (batch,), owner)
+    eta = _broadcast("pc.eta", eta, batch_shape, owner).reshape(n)
     target = getattr(pc, "target", None)
     target = np.ones(n_dev) if target is None else _as_array("pc.target", target, owner,
                                                              positive=False)
-    target = _broadcast("pc.target", target, (batch, n_dev), owner)
-    noise_var = _broadcast(
-        "noise_var", _as_array("noise_var", noise_var, owner, positive=True), (batch,), owner
-    )
+    target = _broadcast("pc.target", target, rows, owner).reshape(devices)
+    noise_var = _as_array("noise_var", noise_var, owner, positive=True)
+    noise_var = _broadcast("noise_var", noise_var, batch_shape, owner).reshape(n)
     # A device with a_k = 0 has nothing to contribute: sign(a_k) = 0 silences it.
     silent = target == 0
     if silent.any():
         power = np.where(silent, 0.0, power)
-    return _Link(h, m, gain_hat, power, eta, target, noise_var, norm2)
+    return _Link(h, m, gain_hat, power, eta, target, noise_var, norm2, batch_shape)
 
 
 def _transmit(link: _Link, phases: np.ndarray | None) -> np.ndarray:
-    """Transmit coefficients ``b_k`` [batch, K]: phase-aligned on the estimate, signed."""
+    """Transmit coefficients ``b_k`` [n, K]: phase-aligned on the estimate, signed."""
     mag = np.abs(link.gain_hat)
     align = np.divide(link.gain_hat.conj(), mag, out=np.zeros_like(link.gain_hat), where=mag > 0)
     b = np.sqrt(link.power) * np.sign(link.target) * align
@@ -249,16 +246,16 @@ def _transmit(link: _Link, phases: np.ndarray | None) -> np.ndarray:
 def _receive(
     x: np.ndarray, link: _Link, h_true: np.ndarray, phases: np.ndarray | None, rng
 ) -> np.ndarray:
-    """``m^H (sum_k h_k b_k x_k + n) / sqrt(eta)`` for x [batch, K, D]; real part if x real."""
-    batch, n_rx, _ = h_true.shape
+    """``m^H (sum_k h_k b_k x_k + n) / sqrt(eta)`` for x [n, K, D]; real part if x real."""
+    n, n_rx, _ = h_true.shape
     dim = x.shape[-1]
     b = _transmit(link, phases)
     if link.m is None:
         g = h_true[:, 0, :] * b
-        noise = complex_noise((batch, dim), link.noise_var[:, None], rng)
+        noise = complex_normal((n, dim), var=link.noise_var[:, None], rng=rng)
     else:
         g = np.einsum("br,brk->bk", link.m.conj(), h_true) * b
-        n_vec = complex_noise((batch, n_rx, dim), link.noise_var[:, None, None], rng)
+        n_vec = complex_normal((n, n_rx, dim), var=link.noise_var[:, None, None], rng=rng)
         noise = np.einsum("br,brd->bd", link.m.conj(), n_vec)
     scale = 1.0 / np.sqrt(link.eta)[:, None]
     if np.iscomplexobj(x):
@@ -266,17 +263,57 @@ def _receive(
     return (np.matmul(g.real[:, None, :], x)[:, 0, :] + noise.real) * scale
 
 
+def _symbols(x, link: _Link, owner: str) -> np.ndarray:
+    """``x`` ``[..., K, D]`` checked against the link, as ``[n, K, D]`` float64/complex128."""
+    x = np.asarray(x)
+    n_dev = link.power.shape[-1]
+    if x.ndim < 2 or x.shape[:-1] != link.batch_shape + (n_dev,):
+        raise ValueError(
+            f"The 'x' parameter of {owner} must have shape [..., K, D] = "
+            f"[{', '.join(map(str, link.batch_shape + (n_dev,)))}, D] (the batch shape and "
+            f"devices of h); got shape {x.shape}."
+        )
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.complexfloating)
+            or np.issubdtype(x.dtype, np.integer)):
+        raise TypeError(f"The 'x' parameter of {owner} must be a numeric array; got {x.dtype}.")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"The 'x' parameter of {owner} must be finite; got NaN or inf.")
+    x = x.astype(np.complex128 if np.iscomplexobj(x) else np.float64)
+    return x.reshape(link.h_hat.shape[0], n_dev, x.shape[-1])
+
+
+def _true_channel(link: _Link, h_true, csi_error_var: float, rng, owner: str) -> np.ndarray:
+    """The channel the symbols go through, ``[n, n_rx, K]``: given, or drawn around hhat."""
+    if h_true is None:
+        return true_channel_from_estimate(link.h_hat, csi_error_var, rng=rng)
+    if csi_error_var != 0.0:
+        raise ValueError(
+            f"The 'csi_error_var' parameter of {owner} must be 0 when h_true is given; "
+            f"got {csi_error_var}."
+        )
+    arr = np.asarray(h_true)
+    want = link.batch_shape + link.h_hat.shape[1:]
+    if arr.shape == want[:-2] + want[-1:] and want[-2] == 1:
+        arr = arr[..., None, :]
+    if arr.shape != want:
+        raise ValueError(
+            f"The 'h_true' parameter of {owner} must have the shape of h, {want} (or without "
+            f"its antenna axis for one antenna); got shape {np.shape(h_true)}."
+        )
+    return arr.astype(np.complex128).reshape(link.h_hat.shape)
+
+
 def over_the_air_sum(
     x: np.ndarray,
     h: np.ndarray,
     pc,
     noise_var: float | np.ndarray,
-    rng: RngLike = None,
     *,
     beamformer: np.ndarray | None = None,
     csi_error_var: float = 0.0,
     phase_max: float = 0.0,
     h_true: np.ndarray | None = None,
+    rng: RngLike = None,
 ) -> np.ndarray:
     """Simulate one over-the-air aggregation and return the receiver's estimate.
 
@@ -288,90 +325,60 @@ def over_the_air_sum(
         e^{j\\phi_k}
 
     (``m = 1`` for one antenna; no ``Re`` for complex ``x``). The channel, CSI error and
-    phases are constant over the ``D`` coordinates of one round (block fading, flat over the
-    vector); the noise is i.i.d. over coordinates.
+    phases are constant over the ``D`` coordinates (block fading); the noise is i.i.d. over
+    coordinates. Any leading batch shape ``[...]`` (that of ``pc.eta``) is accepted.
 
     Parameters
     ----------
-    x : array, ``[batch, K, D]``, real or complex
-        Device symbols (any scale; the MSE convention assumes unit variance). Real ``x``
-        uses the ``Re{y}`` estimator and returns a real estimate; complex ``x`` uses
-        ``y / sqrt(eta)`` and returns a complex one.
-    h : array, complex, ``[batch, K]`` or ``[batch, n_rx_ant, K]``
+    x : array, ``[..., K, D]``, real or complex
+        Device symbols (the MSE convention assumes unit variance). Real ``x``: ``Re{y}``
+        estimator, real estimate; complex ``x``: ``y / sqrt(eta)``, complex estimate.
+    h : array, complex, ``[..., K]`` or ``[..., n_rx_ant, K]``
         The channel the devices and the power control know (the estimate ``hhat`` when CSI
-        is imperfect, else the true channel). ``n_rx_ant > 1`` needs ``beamformer``.
+        is imperfect). ``n_rx_ant > 1`` needs ``beamformer``.
     pc : PowerControl
-        Result of a :mod:`channels.power_control` policy for these gains (for a beamformer:
-        computed on ``|m^H h_k|^2`` with noise ``noise_var * ||m||^2``): ``power``
-        ``[batch, K]``, ``eta`` ``[batch]``, ``target`` ``[batch, K]`` (``a_k``).
-    noise_var : float or array ``[batch]``
+        Result of a :mod:`channels.power_control` policy for these gains (with a
+        beamformer: computed on ``|m^H h_k|^2`` and noise ``noise_var * ||m||^2``):
+        ``power`` ``[..., K]``, ``eta`` ``[...]``, ``target`` ``[..., K]`` (``a_k``).
+    noise_var : float or array ``[...]``
         ``sigma^2 = E|n|^2`` per receive antenna (> 0).
-    rng : None, int, SeedSequence or Generator
-        Randomness for the noise, CSI error and phases.
-    beamformer : array, complex, ``[batch, n_rx_ant]``, optional
+    beamformer : array, complex, ``[..., n_rx_ant]``, optional
         Receive beamformer ``m`` (see :mod:`channels.beamforming`).
     csi_error_var : float, default 0
         ``sigma_e^2``: the true channel is drawn as ``h + e``, ``e ~ CN(0, sigma_e^2)`` per
-        antenna. Ignored when ``h_true`` is given (must then be 0).
+        antenna (must be 0 when ``h_true`` is given).
     phase_max : float, default 0
         Residual phase errors ``phi_k ~ U[-phase_max, phase_max]`` (radians, ``[0, pi]``).
-    h_true : array, complex, same shape as ``h``, optional
+    h_true : array, complex, shape of ``h``, optional
         The true channel, when the caller drew it (e.g. with
-        :func:`channels.impairments.lmmse_estimate`).
+        :func:`~channels.impairments.lmmse_estimate`).
+    rng : None, int, SeedSequence or Generator
+        Randomness for the noise, CSI error and phases.
 
     Returns
     -------
-    numpy.ndarray, ``[batch, D]``
+    numpy.ndarray, ``[..., D]``
         Estimate of ``sum_k a_k x_k``: float64 for real ``x``, complex128 for complex ``x``.
 
     Examples
     --------
-    >>> import numpy as np
+    >>> from channels import complex_normal
     >>> from channels.power_control import zero_forcing
-    >>> rng = np.random.default_rng(0)
-    >>> h = (rng.standard_normal((4, 3)) + 1j * rng.standard_normal((4, 3))) / np.sqrt(2)
+    >>> h = complex_normal((4, 3), rng=0)
     >>> pc = zero_forcing(np.abs(h) ** 2, power=1.0, noise_var=1e-2)
-    >>> x = rng.standard_normal((4, 3, 8))
-    >>> over_the_air_sum(x, h, pc, 1e-2, rng).shape
+    >>> over_the_air_sum(np.ones((4, 3, 8)), h, pc, 1e-2, rng=1).shape
     (4, 8)
     """
     owner = "over_the_air_sum"
     link = _prepare(h, pc, noise_var, beamformer, owner)
-    batch, n_rx, n_dev = link.h_hat.shape
-    x = np.asarray(x)
-    if x.ndim != 3 or x.shape[:2] != (batch, n_dev):
-        raise ValueError(
-            f"The 'x' parameter of {owner} must have shape [batch, K, D] = [{batch}, {n_dev}, D]; "
-            f"got shape {x.shape}."
-        )
-    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.complexfloating)
-            or np.issubdtype(x.dtype, np.integer)):
-        raise TypeError(f"The 'x' parameter of {owner} must be a numeric array; got {x.dtype}.")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"The 'x' parameter of {owner} must be finite; got NaN or inf.")
-    x = x.astype(np.complex128 if np.iscomplexobj(x) else np.float64)
+    x = _symbols(x, link, owner)
     csi_error_var = check_real("csi_error_var", csi_error_var, low=0.0, owner=owner)
     phase_max = check_real("phase_max", phase_max, low=0.0, high=np.pi, owner=owner)
     rng = resolve_rng(rng)
-    if h_true is None:
-        h_true_arr = true_channel_from_estimate(link.h_hat, csi_error_var, rng)
-    else:
-        if csi_error_var != 0.0:
-            raise ValueError(
-                f"The 'csi_error_var' parameter of {owner} must be 0 when h_true is given; "
-                f"got {csi_error_var}."
-            )
-        h_true_arr = np.asarray(h_true)
-        if h_true_arr.ndim == 2:
-            h_true_arr = h_true_arr[:, None, :]
-        if h_true_arr.shape != link.h_hat.shape:
-            raise ValueError(
-                f"The 'h_true' parameter of {owner} must have the shape of h "
-                f"{np.shape(h)}; got shape {np.shape(h_true)}."
-            )
-        h_true_arr = h_true_arr.astype(np.complex128)
-    phases = draw_phase_offsets((batch, n_dev), phase_max, rng) if phase_max > 0 else None
-    return _receive(x, link, h_true_arr, phases, rng)
+    h_true_arr = _true_channel(link, h_true, csi_error_var, rng, owner)
+    phases = (draw_phase_offsets(link.power.shape, phase_max, rng=rng) if phase_max > 0
+              else None)
+    return link.restore(_receive(x, link, h_true_arr, phases, rng))
 
 
 def _analytic_mse(
@@ -411,7 +418,7 @@ def _take(link: _Link, rows: np.ndarray) -> _Link:
     return _Link(
         link.h_hat[rows], None if link.m is None else link.m[rows], link.gain_hat[rows],
         link.power[rows], link.eta[rows], link.target[rows], link.noise_var[rows],
-        link.norm2[rows],
+        link.norm2[rows], (rows.size,),
     )
 
 
@@ -438,11 +445,12 @@ def _monte_carlo_mse(
         rep = _take(link, rows)
         shape = (rows.size, n_dev, n_symbols)
         if symbols == "complex":
-            x = complex_noise(shape, 1.0, rng)
+            x = complex_normal(shape, rng=rng)
         else:
             x = rng.standard_normal(shape)
-        h_true = true_channel_from_estimate(rep.h_hat, csi_error_var, rng)
-        phases = draw_phase_offsets((rows.size, n_dev), phase_max, rng) if phase_max else None
+        h_true = true_channel_from_estimate(rep.h_hat, csi_error_var, rng=rng)
+        phases = (draw_phase_offsets((rows.size, n_dev), phase_max, rng=rng) if phase_max
+                  else None)
         est = _receive(x, rep, h_true, phases, rng)
         want = np.matmul(rep.target[:, None, :], x)[:, 0, :]
         err = np.mean(np.abs(est - want) ** 2, axis=-1).reshape(t, batch)
@@ -468,7 +476,7 @@ def aircomp_mse(
     n_symbols: int = 8,
     confidence: float = 0.99,
     rng: RngLike = None,
-) -> MSEEstimate:
+) -> Estimate:
     """MSE of the over-the-air sum for each channel realization.
 
     Conditional on the realization ``h`` (and the power control ``pc`` computed for it),
@@ -479,7 +487,7 @@ def aircomp_mse(
     Parameters
     ----------
     h, pc, noise_var, beamformer, csi_error_var, phase_max
-        As in :func:`over_the_air_sum`.
+        As in :func:`over_the_air_sum` (any leading batch shape ``[...]``).
     symbols : {"complex", "real"}, default "complex"
         ``"complex"``: circular symbols, estimator ``y / sqrt(eta)`` (the power-control
         convention). ``"real"``: real symbols, estimator ``Re{y} / sqrt(eta)`` (what
@@ -488,24 +496,24 @@ def aircomp_mse(
         ``"analytic"``: the closed form (exact). ``"monte-carlo"``: simulate
         :func:`over_the_air_sum` ``n_trials`` times per realization (the independent check
         of the closed form). ``"auto"``: the closed form, which exists for every
-        configuration this function accepts (single- or multi-antenna, any power control,
-        CSI error, uniform phase error); the average over *fading* of policies without a
-        closed form is a plain Monte-Carlo mean of these per-realization values
-        (:func:`truncated_inversion_expected_mse` is the closed form that exists).
-    n_trials : int, default 2000
-        Independent trials per realization (Monte Carlo): each draws fresh symbols, noise,
-        CSI error and phases.
+        configuration accepted here. The average over *fading* is a Monte-Carlo mean of
+        these per-realization values, except for truncated inversion under Rayleigh fading
+        (:func:`~channels.expected_mse.truncated_inversion_expected_mse`).
+    n_trials : int >= 2, default 2000
+        Independent trials per realization (Monte Carlo): fresh symbols, noise, CSI error
+        and phases each.
     n_symbols : int, default 8
         Coordinates per trial (Monte Carlo); they share the trial's CSI error and phases.
     confidence : float, default 0.99
-        Level of the Monte-Carlo interval (normal approximation over trials).
+        Level of the two-sided Student-t interval over the trials (Monte Carlo).
     rng : None, int, SeedSequence or Generator
         Randomness (Monte Carlo only).
 
     Returns
     -------
-    MSEEstimate
-        ``mean``, ``ci_low``, ``ci_high`` ``[batch]``.
+    Estimate
+        Fields ``[...]`` (floats without batch axes). ``method="analytic"``: the exact
+        value, a zero-width interval, ``n = 0``; Monte Carlo: ``n = n_trials``.
     """
     owner = "aircomp_mse"
     method = check_choice("method", method, _METHODS, owner=owner)
@@ -517,13 +525,13 @@ def aircomp_mse(
     )
     link = _prepare(h, pc, noise_var, beamformer, owner)
     if method in ("analytic", "auto"):
-        mse = _analytic_mse(link, csi_error_var, phase_max, symbols)
-        return MSEEstimate(mse, mse.copy(), mse.copy(), "analytic", 0, confidence)
+        return Estimate.exact(link.restore(_analytic_mse(link, csi_error_var, phase_max,
+                                                         symbols)))
     n_trials = check_int("n_trials", n_trials, low=2, owner=owner)
     n_symbols = check_int("n_symbols", n_symbols, low=1, owner=owner)
-    mean, stderr = _monte_carlo_mse(
+    mean, se = _monte_carlo_mse(
         link, csi_error_var, phase_max, symbols, n_trials, n_symbols, resolve_rng(rng)
     )
-    z = float(ndtri(0.5 + confidence / 2.0))
-    return MSEEstimate(mean, mean - z * stderr, mean + z * stderr, "monte-carlo", n_trials,
-                       confidence)
+    half = float(t_quantile(n_trials - 1, 0.5 * (1.0 + confidence))) * se
+    return Estimate(link.restore(mean), link.restore(se), link.restore(mean - half),
+                    link.restore(mean + half), n_trials, confidence)

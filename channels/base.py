@@ -37,25 +37,58 @@ _DTYPES = {
 }
 
 
-def complex_normal(rng: np.random.Generator, shape: tuple[int, ...], precision: str) -> np.ndarray:
-    """Draw i.i.d. circularly-symmetric ``CN(0, 1)`` samples.
+def complex_normal(
+    shape: tuple[int, ...],
+    precision: str = "double",
+    *,
+    var: float | np.ndarray = 1.0,
+    rng: RngLike = None,
+) -> np.ndarray:
+    """Draw i.i.d. circularly-symmetric complex Gaussian samples ``CN(0, var)``.
+
+    The one complex-normal helper of the channel layer: fading, receiver noise and CSI
+    errors all draw through it.
+
+    .. math:: z = \\sqrt{\\mathrm{var}/2}\\,(u + j v), \\qquad u, v \\sim \\mathcal N(0, 1)
+              \\ \\text{i.i.d.}, \\qquad \\mathbb E|z|^2 = \\mathrm{var}.
 
     Parameters
     ----------
-    rng : numpy.random.Generator
     shape : tuple of int
-    precision : {"single", "double"}
-        ``complex64`` or ``complex128`` output; single precision is drawn in float32
+        Output shape.
+    precision : {"double", "single"}
+        ``complex128`` or ``complex64`` output; single precision is drawn in float32
         directly (no float64 intermediate), which is about twice as fast.
+    var : float or array broadcastable to ``shape``, >= 0
+        ``E|z|^2`` (each of the real and imaginary parts has variance ``var / 2``).
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        The only source of randomness.
 
     Returns
     -------
-    numpy.ndarray, ``shape``, complex
-        Real and imaginary parts i.i.d. ``N(0, 1/2)``, so ``E|z|^2 = 1``.
+    numpy.ndarray, ``shape``, complex64 or complex128
+
+    Examples
+    --------
+    >>> complex_normal((2, 3), rng=0).shape
+    (2, 3)
+    >>> complex_normal((4,), "single", var=0.1, rng=0).dtype
+    dtype('complex64')
     """
-    cdtype, rdtype = _DTYPES[precision]
+    cdtype, rdtype = _DTYPES[check_choice("precision", precision, PRECISIONS,
+                                          owner="complex_normal")]
+    rng = resolve_rng(rng)
     x = rng.standard_normal((*shape, 2), dtype=rdtype)
-    x *= rdtype(np.sqrt(0.5))
+    if isinstance(var, (int, float)) and var == 1.0:
+        x *= rdtype(np.sqrt(0.5))
+    else:
+        v = np.asarray(var, dtype=np.float64)
+        if not np.all(np.isfinite(v)) or np.any(v < 0):
+            raise ValueError(
+                "The 'var' parameter of complex_normal must be finite and >= 0; "
+                f"got {var!r}."
+            )
+        x *= np.sqrt(v / 2.0).astype(rdtype)[..., None]
     return x.view(cdtype)[..., 0]
 
 
@@ -168,15 +201,22 @@ class ChannelModel:
 
     Attributes
     ----------
+    name : str
+        The registered name the model was built by (set by :func:`channels.make_channel`;
+        ``""`` for an instance built directly, unless its class declares one).
     mean_gain2 : float or None
-        The promised ``E|g|^2`` of one small-scale entry (``None``: no promise).
+        The promised ``E|g|^2`` of one small-scale entry, checked by the conformance
+        suite. The default, 1.0, is the promise of every unit-power model (a subclass with
+        another normalization sets its own value, e.g. ``nakagami``'s ``omega``); a model
+        that makes no promise sets ``None`` (``sionna-3gpp``), and the suite skips the
+        check.
     is_random : bool
         ``False`` only for models whose small-scale part is deterministic (AWGN).
     extra_axes : tuple of str
         Names of trailing axes after ``device`` (e.g. ``("subcarrier",)``).
     """
 
-    name: ClassVar[str] = ""
+    name: str = ""
     extra_axes: ClassVar[tuple[str, ...]] = ()
     is_random: ClassVar[bool] = True
 
@@ -237,7 +277,7 @@ class ChannelModel:
         if self.large_scale is None:
             beta = np.ones((batch, n_devices))
         else:
-            beta, info = self.large_scale.draw(rng_ls, batch, n_devices)
+            beta, info = self.large_scale.draw(batch, n_devices, rng=rng_ls)
         g = self._small_scale(
             rng_ss, batch=batch, n_devices=n_devices, n_rx_ant=n_rx_ant, n_rounds=n_rounds
         )

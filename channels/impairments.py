@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import RngLike, check_real, resolve_rng
-from .noise import complex_noise
+from .base import complex_normal
 
 __all__ = [
     "draw_phase_offsets",
@@ -37,6 +37,14 @@ __all__ = [
     "phase_moments",
     "true_channel_from_estimate",
 ]
+
+
+_COMPLEX = {"single": np.complex64, "double": np.complex128}
+
+
+def _precision(arr: np.ndarray) -> str:
+    """``"single"`` for complex64/float32 input, else ``"double"``."""
+    return "single" if arr.dtype in (np.complex64, np.float32) else "double"
 
 
 def _check_complex_array(name: str, value, owner: str) -> np.ndarray:
@@ -52,7 +60,7 @@ def _check_complex_array(name: str, value, owner: str) -> np.ndarray:
 
 
 def true_channel_from_estimate(
-    h_hat: np.ndarray, error_var: float, rng: RngLike = None
+    h_hat: np.ndarray, error_var: float, *, rng: RngLike = None
 ) -> np.ndarray:
     """Draw the true channel ``h = hhat + e`` around an estimate, ``e ~ CN(0, sigma_e^2)``.
 
@@ -71,18 +79,18 @@ def true_channel_from_estimate(
     owner = "true_channel_from_estimate"
     h_hat = _check_complex_array("h_hat", h_hat, owner)
     error_var = check_real("error_var", error_var, low=0.0, owner=owner)
-    dtype = np.complex64 if h_hat.dtype in (np.complex64, np.float32) else np.complex128
+    precision = _precision(h_hat)
     if error_var == 0.0:
-        return h_hat.astype(dtype, copy=True)
-    return (h_hat + complex_noise(h_hat.shape, error_var, rng, dtype=dtype)).astype(dtype)
+        return h_hat.astype(_COMPLEX[precision], copy=True)
+    return h_hat + complex_normal(h_hat.shape, precision, var=error_var, rng=rng)
 
 
 def lmmse_estimate(
     h: np.ndarray,
     pilot_noise_var: float,
-    rng: RngLike = None,
     *,
     prior_var: float = 1.0,
+    rng: RngLike = None,
 ) -> tuple[np.ndarray, float]:
     """LMMSE channel estimate from one unit-power pilot observed in noise.
 
@@ -103,9 +111,9 @@ def lmmse_estimate(
         True channel, entries ``CN(0, prior_var)``.
     pilot_noise_var : float
         ``s^2 > 0``, the estimation noise variance (inverse pilot SNR).
-    rng : None, int, SeedSequence or Generator
     prior_var : float, default 1.0
         ``beta = E|h|^2`` assumed by the estimator.
+    rng : None, int, SeedSequence or Generator
 
     Returns
     -------
@@ -117,13 +125,14 @@ def lmmse_estimate(
     h = _check_complex_array("h", h, owner)
     s2 = check_real("pilot_noise_var", pilot_noise_var, low=0.0, low_open=True, owner=owner)
     beta = check_real("prior_var", prior_var, low=0.0, low_open=True, owner=owner)
-    dtype = np.complex64 if h.dtype in (np.complex64, np.float32) else np.complex128
-    z = h + complex_noise(h.shape, s2, rng, dtype=dtype)
-    return (beta / (beta + s2) * z).astype(dtype), beta * s2 / (beta + s2)
+    precision = _precision(h)
+    z = h + complex_normal(h.shape, precision, var=s2, rng=rng)
+    gain = np.asarray(beta / (beta + s2), dtype=np.float32 if precision == "single" else float)
+    return (gain * z).astype(_COMPLEX[precision]), beta * s2 / (beta + s2)
 
 
 def draw_phase_offsets(
-    shape: tuple[int, ...], phase_max: float, rng: RngLike = None
+    shape: tuple[int, ...], phase_max: float, *, rng: RngLike = None
 ) -> np.ndarray:
     """Draw residual phases ``phi ~ U[-phi_max, phi_max]`` (radians).
 

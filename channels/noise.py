@@ -1,32 +1,43 @@
-"""Receiver noise: its variance from an SNR or from a link budget, and drawing it.
+"""Receiver noise: its variance from an SNR or from a link budget.
 
 Convention (used by the whole receiver layer): the receiver noise is circularly symmetric
 complex Gaussian, ``n ~ CN(0, sigma^2)``, so ``E|n|^2 = sigma^2`` (``noise_var``) and its
-real part alone has variance ``sigma^2 / 2``.
+real part alone has variance ``sigma^2 / 2``. It is drawn with
+:func:`channels.base.complex_normal` (``var=noise_var``).
 
-Two ways to obtain ``sigma^2``:
+Three ways to obtain ``sigma^2`` (:func:`make_noise_var` takes any of them as the table a
+scenario writes, e.g. ``noise = {psd_dbm_hz = -174, bandwidth_hz = 1e6,
+noise_figure_db = 7}``):
 
+* directly, ``noise_var``, in the power unit of ``power * gain2``;
 * from an SNR in dB, defined as the per-device **transmit SNR** ``P / sigma^2`` (the SNR a
   device at full power ``P`` would see through a unit-gain channel, ``|h|^2 = 1``):
-  ``sigma^2 = P 10^(-SNR_dB / 10)``;
-* from a link budget: ``sigma^2 = N0 B`` with ``N0 = -174 dBm/Hz + NF`` (thermal noise at
-  290 K plus the receiver noise figure), in watts.
+  ``sigma^2 = P 10^(-SNR_dB / 10)``. Meaningful for gains normalized to ``E|g|^2 = 1``;
+  with path loss in the gains (models tagged ``path_loss``) the received SNR is far lower;
+* from a link budget: ``sigma^2 = 10^((PSD + NF - 30) / 10) B`` **watts**, with the noise
+  power spectral density ``PSD`` in dBm/Hz (-174 dBm/Hz: thermal noise ``k T`` at 290 K),
+  the receiver noise figure ``NF`` in dB and the bandwidth ``B`` in Hz. Transmit powers
+  must then be in watts as well: :func:`dbm_to_watt` converts a power in dBm (23 dBm =
+  0.2 W).
 
 The noise level is always an explicit input; it is never inferred from a signal's power.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
-from ._checks import RngLike, check_real, resolve_rng
+from ._checks import check_real
 
 __all__ = [
+    "NOISE_FORMS",
     "THERMAL_NOISE_DBM_PER_HZ",
-    "complex_noise",
     "db_to_linear",
     "dbm_to_watt",
     "linear_to_db",
+    "make_noise_var",
     "noise_var_from_psd",
     "noise_var_from_snr_db",
     "snr_db_from_noise_var",
@@ -103,9 +114,9 @@ def snr_db_from_noise_var(noise_var: float, power_w: float = 1.0) -> float:
 def noise_var_from_psd(
     bandwidth_hz: float,
     noise_figure_db: float = 0.0,
-    psd_dbm_per_hz: float = THERMAL_NOISE_DBM_PER_HZ,
+    psd_dbm_hz: float = THERMAL_NOISE_DBM_PER_HZ,
 ) -> float:
-    """Noise variance in watts from a noise PSD, a noise figure and a bandwidth.
+    """Noise variance in watts from a link budget: noise PSD, noise figure and bandwidth.
 
     .. math::
 
@@ -118,8 +129,8 @@ def noise_var_from_psd(
         Receiver bandwidth ``B`` in Hz (> 0).
     noise_figure_db : float, default 0.0
         Receiver noise figure ``NF`` in dB (>= 0).
-    psd_dbm_per_hz : float, default -174.0
-        Thermal noise PSD in dBm/Hz (-174 dBm/Hz is ``k T`` at 290 K).
+    psd_dbm_hz : float, default -174.0
+        Noise power spectral density in dBm/Hz (-174 dBm/Hz is ``k T`` at 290 K).
 
     Returns
     -------
@@ -136,47 +147,73 @@ def noise_var_from_psd(
     owner = "noise_var_from_psd"
     bandwidth_hz = check_real("bandwidth_hz", bandwidth_hz, low=0.0, low_open=True, owner=owner)
     noise_figure_db = check_real("noise_figure_db", noise_figure_db, low=0.0, owner=owner)
-    psd_dbm_per_hz = check_real("psd_dbm_per_hz", psd_dbm_per_hz, owner=owner)
-    n0_w_per_hz = 10.0 ** ((psd_dbm_per_hz + noise_figure_db - 30.0) / 10.0)
+    psd_dbm_hz = check_real("psd_dbm_hz", psd_dbm_hz, owner=owner)
+    n0_w_per_hz = 10.0 ** ((psd_dbm_hz + noise_figure_db - 30.0) / 10.0)
     return float(n0_w_per_hz * bandwidth_hz)
 
 
-def complex_noise(
-    shape: tuple[int, ...],
-    noise_var: float | np.ndarray,
-    rng: RngLike = None,
-    *,
-    dtype: type = np.complex128,
-) -> np.ndarray:
-    """Draw circularly symmetric complex Gaussian noise ``CN(0, sigma^2)``.
+#: The tables :func:`make_noise_var` accepts: the key that selects a form, and every key
+#: that form takes.
+NOISE_FORMS: Mapping[str, tuple[str, ...]] = {
+    "noise_var": ("noise_var",),
+    "snr_db": ("snr_db", "power_w"),
+    "bandwidth_hz": ("bandwidth_hz", "noise_figure_db", "psd_dbm_hz"),
+}
+
+
+def make_noise_var(**table) -> float:
+    """Receiver noise variance ``sigma^2`` from one of the tables of :data:`NOISE_FORMS`.
+
+    The entry point for scenarios: ``noise_var = make_noise_var(**scenario["noise"])``.
 
     Parameters
     ----------
-    shape : tuple of int
-        Output shape.
-    noise_var : float or array broadcastable to ``shape``
-        ``sigma^2 = E|n|^2`` (> 0); each of the real and imaginary parts has variance
-        ``sigma^2 / 2``.
-    rng : None, int, SeedSequence or Generator
-        Randomness, resolved by :func:`channels._checks.resolve_rng`.
-    dtype : numpy complex dtype, default complex128
-        ``complex64`` draws in single precision (about twice as fast).
+    **table
+        Exactly one form:
+
+        * ``noise_var`` (> 0): returned as is, in the power unit of ``power * gain2``;
+        * ``snr_db`` and optionally ``power_w`` (default 1): transmit SNR, see
+          :func:`noise_var_from_snr_db`;
+        * ``bandwidth_hz`` and optionally ``noise_figure_db`` (default 0 dB) and
+          ``psd_dbm_hz`` (default -174 dBm/Hz): a link budget in watts, see
+          :func:`noise_var_from_psd`.
 
     Returns
     -------
-    numpy.ndarray, complex, ``shape``
+    float
+        ``sigma^2 = E|n|^2`` (> 0).
+
+    Raises
+    ------
+    ValueError
+        For no form, two forms, or a key the chosen form does not take (the message lists
+        the accepted tables), and for out-of-range values.
+
+    Examples
+    --------
+    >>> make_noise_var(snr_db=10.0)
+    0.1
+    >>> round(10 * np.log10(make_noise_var(psd_dbm_hz=-174, bandwidth_hz=1e6,
+    ...                                    noise_figure_db=7)) + 30, 3)
+    -107.0
     """
-    rng = resolve_rng(rng)
-    real_dtype = np.float32 if np.dtype(dtype) == np.complex64 else np.float64
-    var = np.asarray(noise_var, dtype=float)
-    if np.any(~np.isfinite(var)) or np.any(var < 0):
+    forms = "; ".join(f"{{{', '.join(keys)}}}" for keys in NOISE_FORMS.values())
+    chosen = [key for key in NOISE_FORMS if key in table]
+    if len(chosen) != 1:
         raise ValueError(
-            "The 'noise_var' parameter of complex_noise must be finite and >= 0; "
-            f"got {noise_var!r}."
+            "The noise table must use exactly one form, one of "
+            f"{forms}; got keys {sorted(table) or 'none'}."
         )
-    parts = rng.standard_normal((2, *shape), dtype=real_dtype)
-    scale = np.sqrt(var / 2.0).astype(real_dtype)
-    out = np.empty(shape, dtype=np.complex64 if real_dtype == np.float32 else np.complex128)
-    out.real = parts[0] * scale
-    out.imag = parts[1] * scale
-    return out
+    form = chosen[0]
+    extra = sorted(set(table) - set(NOISE_FORMS[form]))
+    if extra:
+        raise ValueError(
+            f"The noise table with {form!r} takes only {', '.join(NOISE_FORMS[form])}; got "
+            f"the extra key(s) {', '.join(extra)} (accepted tables: {forms})."
+        )
+    if form == "noise_var":
+        return check_real("noise_var", table["noise_var"], low=0.0, low_open=True,
+                          owner="make_noise_var")
+    if form == "snr_db":
+        return noise_var_from_snr_db(**table)
+    return noise_var_from_psd(**table)

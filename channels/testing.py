@@ -22,7 +22,8 @@ Stated tolerances (all with fixed seeds, so a pass/fail is reproducible):
   samples are i.i.d.) against ``model.gain2_distribution()``, rejected when the p-value is
   below ``alpha = 1e-3``;
 * the split ``h = sqrt(large_scale) * small_scale`` to ``rtol = 1e-5`` (single) or
-  ``1e-12`` (double).
+  ``1e-12`` (double);
+* the registry tags of a model built by name agree with the model (:func:`check_tags`).
 
 A failing check raises ``AssertionError`` with the model and the measured numbers.
 """
@@ -38,7 +39,7 @@ import numpy as np
 from scipy import stats
 
 from .base import ChannelDraw, ChannelModel
-from .registry import make_channel
+from .registry import CHANNELS, make_channel
 
 __all__ = [
     "CheckOptions",
@@ -211,6 +212,32 @@ def check_gain2_distribution(model: ChannelModel, o: CheckOptions | None = None)
                      f"alpha = {o.alpha:g} (n = {o.n_stat})")
 
 
+def check_tags(model: ChannelModel, o: CheckOptions | None = None) -> None:
+    """The registry tags of the model's ``name`` agree with what the model does.
+
+    ``randomized`` equals ``is_random``; the model's ``extra_axes`` are among the tagged
+    ones; without a :class:`LargeScale`, a model not tagged ``path_loss`` draws
+    ``large_scale`` of ones and a model tagged ``path_loss`` does not. Skipped for a model
+    without a registered name (built directly, not by ``make_channel``).
+    """
+    o = o or CheckOptions()
+    if not model.name or model.name not in CHANNELS:
+        return
+    tags = CHANNELS.tags(model.name)
+    if bool(tags["randomized"]) != bool(model.is_random):
+        _fail(model, f"tagged randomized={tags['randomized']!r} but is_random="
+                     f"{model.is_random!r}")
+    if not set(model.extra_axes) <= set(tags["extra_axes"]):
+        _fail(model, f"draws extra axes {model.extra_axes} but is tagged extra_axes="
+                     f"{tuple(tags['extra_axes'])}")
+    if model.large_scale is None:
+        beta = model.draw(o.batch, o.n_devices, rng=o.seed).large_scale
+        ones = bool(np.all(beta == 1))
+        if ones == bool(tags["path_loss"]):
+            _fail(model, f"tagged path_loss={tags['path_loss']!r} but its own large_scale is "
+                         f"{'all ones' if ones else 'not all ones'}")
+
+
 def check_bad_input(model: ChannelModel, o: CheckOptions | None = None) -> None:
     """Non-positive sizes raise ValueError naming the parameter; a bad rng a TypeError."""
     o = o or CheckOptions()
@@ -240,6 +267,7 @@ _CHECKS: tuple[Callable[..., None], ...] = (
     check_determinism,
     check_mean_gain2,
     check_gain2_distribution,
+    check_tags,
     check_bad_input,
 )
 

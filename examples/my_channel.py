@@ -3,7 +3,9 @@
 Run it with ``python examples/my_channel.py``. It
 
 1. writes a Weibull fading model (one class, one method that draws the small scale),
-2. registers it under the name ``"weibull"`` so ``make_channel("weibull", ...)`` builds it,
+2. registers it under the name ``"weibull"`` with its tags (what it is: randomized, NumPy,
+   no path loss, no extra axes, rounds independent), so ``make_channel("weibull", ...)``
+   builds it and ``list_channels()`` lists it with its parameters,
 3. draws from it, alone and with path loss + shadowing,
 4. runs the conformance suite ``channels.testing.check_channel_model`` on it, which
    checks shapes, dtypes (single/double), determinism under a seed, the declared
@@ -24,6 +26,7 @@ from channels import (
     ChannelModel,
     LargeScale,
     LogDistancePathLoss,
+    list_channels,
     make_channel,
     register_channel,
 )
@@ -32,6 +35,8 @@ from channels.testing import check_channel_model
 
 
 @register_channel("weibull", summary="Weibull fading, |g| ~ Weibull(shape), E|g|^2 = 1",
+                  tags={"randomized": True, "backend": "numpy", "path_loss": False,
+                        "extra_axes": (), "time_correlated": False},
                   overwrite=True)
 class WeibullChannel(ChannelModel):
     """Weibull fading with uniform phase, normalized to ``E|g|^2 = 1``.
@@ -41,7 +46,9 @@ class WeibullChannel(ChannelModel):
     shape : float > 0
         Weibull shape of ``|g|`` (2: Rayleigh; larger: milder fading).
     large_scale : channels.LargeScale or None
+        Drop, path loss and shadowing on top of the fading (None: gains of one).
     precision : {"double", "single"}
+        complex128/float64 or complex64/float32 outputs.
     """
 
     def __init__(self, *, shape: float = 2.0, large_scale=None, precision="double"):
@@ -65,7 +72,10 @@ class WeibullChannel(ChannelModel):
         return stats.weibull_min(c, scale=1.0 / special.gamma(1.0 + 2.0 / self.shape_param))
 
 
-def main() -> dict[str, float]:
+def main() -> dict[str, float | str]:
+    entry = next(e for e in list_channels() if e.name == "weibull")
+    print(f"{entry.name}: {entry.summary}; parameters "
+          f"{', '.join(str(p).split('  ')[0] for p in entry.parameters)}")
     model = make_channel("weibull", shape=3.0)
     draw = model.draw(batch=100_000, n_devices=4, rng=2026)
     mean_gain2 = float(draw.gain2.mean())
@@ -83,7 +93,7 @@ def main() -> dict[str, float]:
     check_channel_model("weibull", params={"shape": 3.0})
     check_channel_model(make_channel("weibull", shape=0.8, large_scale=ls))
     print("conformance suite: all checks passed")
-    return {"mean_gain2": mean_gain2, "median_large_scale_db": median_db}
+    return {"name": model.name, "mean_gain2": mean_gain2, "median_large_scale_db": median_db}
 
 
 if __name__ == "__main__":

@@ -13,16 +13,18 @@ import zlib
 
 import numpy as np
 import pytest
-from scipy.special import ndtri
+from scipy.special import stdtrit
 
-from channels.aircomp import MSEEstimate, aircomp_mse, over_the_air_sum
+from channels import Estimate, complex_normal
+from channels.aircomp import aircomp_mse, over_the_air_sum
 from channels.expected_mse import truncated_inversion_expected_mse
 from channels.impairments import phase_moments
 from channels.noise import (
-    complex_noise,
+    NOISE_FORMS,
     db_to_linear,
     dbm_to_watt,
     linear_to_db,
+    make_noise_var,
     noise_var_from_psd,
     noise_var_from_snr_db,
     snr_db_from_noise_var,
@@ -45,9 +47,8 @@ def rayleigh(rng, shape):
     return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) / np.sqrt(2.0)
 
 
-def zscores(mc: MSEEstimate, analytic: MSEEstimate) -> np.ndarray:
-    stderr = mc.halfwidth / float(ndtri(0.5 + mc.confidence / 2.0))
-    return (mc.mean - analytic.mean) / stderr
+def zscores(mc: Estimate, analytic: Estimate) -> np.ndarray:
+    return (mc.mean - analytic.mean) / mc.std_err
 
 
 POLICIES = {
@@ -89,15 +90,39 @@ def test_db_conversions_roundtrip():
         linear_to_db(-1.0)
 
 
-def test_complex_noise_statistics():
-    n = complex_noise((200_000,), 0.3, rng=0)
+def test_complex_normal_statistics():
+    n = complex_normal((200_000,), var=0.3, rng=0)
     # E|n|^2 = 0.3, Var(Re n) = Var(Im n) = 0.15; std error of these means ~ 0.3 * 0.0032.
     assert np.mean(np.abs(n) ** 2) == pytest.approx(0.3, rel=0.015)
     assert np.var(n.real) == pytest.approx(0.15, rel=0.015)
     assert np.var(n.imag) == pytest.approx(0.15, rel=0.015)
     assert abs(np.mean(n.real * n.imag)) < 0.005
-    assert complex_noise((4,), 1.0, rng=0, dtype=np.complex64).dtype == np.complex64
-    np.testing.assert_array_equal(complex_noise((5,), 1.0, rng=3), complex_noise((5,), 1.0, rng=3))
+    assert complex_normal((4,), "single", rng=0).dtype == np.complex64
+    np.testing.assert_array_equal(complex_normal((5,), rng=3), complex_normal((5,), rng=3))
+    # A per-row variance broadcasts over the trailing axis; zero variance gives zeros.
+    rows = complex_normal((3, 50_000), var=np.array([[0.0], [1.0], [4.0]]), rng=1)
+    np.testing.assert_array_equal(rows[0], 0.0)
+    np.testing.assert_allclose(np.mean(np.abs(rows[1:]) ** 2, axis=-1), [1.0, 4.0], rtol=0.03)
+
+
+def test_make_noise_var_accepts_each_form_and_rejects_mixtures():
+    assert make_noise_var(noise_var=0.25) == 0.25
+    assert make_noise_var(snr_db=20.0, power_w=0.5) == pytest.approx(0.005, rel=1e-12)
+    # The scenario table of the issue: -174 dBm/Hz + 7 dB + 60 dB(Hz) = -107 dBm.
+    budget = make_noise_var(psd_dbm_hz=-174.0, bandwidth_hz=1e6, noise_figure_db=7.0)
+    assert budget == pytest.approx(dbm_to_watt(-107.0), rel=1e-12)
+    assert make_noise_var(bandwidth_hz=2e6) == noise_var_from_psd(2e6)
+    assert set(NOISE_FORMS) == {"noise_var", "snr_db", "bandwidth_hz"}
+    with pytest.raises(ValueError,
+                       match=r"exactly one form.*got keys \['bandwidth_hz', 'snr_db'\]"):
+        make_noise_var(snr_db=10.0, bandwidth_hz=1e6)
+    with pytest.raises(ValueError, match="exactly one form.*got keys none"):
+        make_noise_var()
+    with pytest.raises(ValueError,
+                       match="takes only snr_db, power_w; got the extra key.*noise_fig"):
+        make_noise_var(snr_db=10.0, noise_figure_db=7.0)
+    with pytest.raises(ValueError, match=r"'noise_var' parameter of make_noise_var.*got -1"):
+        make_noise_var(noise_var=-1.0)
 
 
 @pytest.mark.parametrize(
@@ -108,7 +133,8 @@ def test_complex_noise_statistics():
         (lambda: noise_var_from_psd(-1.0), "'bandwidth_hz' parameter"),
         (lambda: noise_var_from_psd(1e6, noise_figure_db=-2.0), "'noise_figure_db' parameter"),
         (lambda: snr_db_from_noise_var(0.0), "'noise_var' parameter"),
-        (lambda: complex_noise((3,), -1.0), "'noise_var' parameter"),
+        (lambda: complex_normal((3,), var=-1.0), "'var' parameter of complex_normal"),
+        (lambda: complex_normal((3,), "half"), "'precision' parameter of complex_normal"),
     ],
 )
 def test_noise_bad_input(call, match):
@@ -148,15 +174,56 @@ def test_sum_is_exact_without_noise():
     a = TARGETS["signed"]
     pc = zero_forcing(np.abs(h) ** 2, power=1.0, noise_var=1e-30, target=a)
     x = rng.standard_normal((6, 5, 11))
-    est = over_the_air_sum(x, h, pc, 1e-30, rng)
+    est = over_the_air_sum(x, h, pc, 1e-30, rng=rng)
     assert est.dtype == np.float64 and est.shape == (6, 11)
     np.testing.assert_allclose(est, np.einsum("k,bkd->bd", a, x), atol=1e-9)
     xc = x + 1j * rng.standard_normal(x.shape)
-    est_c = over_the_air_sum(xc, h, pc, 1e-30, rng)
+    est_c = over_the_air_sum(xc, h, pc, 1e-30, rng=rng)
     assert np.iscomplexobj(est_c)
     np.testing.assert_allclose(est_c, np.einsum("k,bkd->bd", a, xc), atol=1e-9)
     # The [batch, 1, K] channel of a single-antenna draw is accepted as well.
-    np.testing.assert_allclose(over_the_air_sum(x, h[:, None, :], pc, 1e-30, 0), est, atol=1e-9)
+    np.testing.assert_allclose(over_the_air_sum(x, h[:, None, :], pc, 1e-30, rng=0), est, atol=1e-9)
+
+
+def test_leading_batch_shapes_match_the_flat_batch():
+    # Any leading batch shape [...] (that of pc.eta), single realizations included.
+    rng = np.random.default_rng(10)
+    h = rayleigh(rng, (2, 3, 5))
+    a = TARGETS["signed"]
+    pc = optimal_power(np.abs(h) ** 2, power=1.0, noise_var=0.2, target=a)
+    flat_pc = optimal_power(np.abs(h.reshape(6, 5)) ** 2, power=1.0, noise_var=0.2, target=a)
+    kw = dict(phase_max=0.3, csi_error_var=0.1, symbols="real")
+    est = aircomp_mse(h, pc, 0.2, **kw)
+    assert est.mean.shape == (2, 3)
+    np.testing.assert_allclose(est.mean.reshape(-1),
+                               aircomp_mse(h.reshape(6, 5), flat_pc, 0.2, **kw).mean, rtol=1e-12)
+    mc = aircomp_mse(h, pc, 0.2, method="monte-carlo", n_trials=100, rng=2)
+    assert mc.mean.shape == mc.ci_high.shape == (2, 3)
+    x = rng.standard_normal((2, 3, 5, 4))
+    out = over_the_air_sum(x, h, pc, 0.2, rng=1)
+    ref = over_the_air_sum(x.reshape(6, 5, 4), h.reshape(6, 5), flat_pc, 0.2, rng=1)
+    assert out.shape == (2, 3, 4)
+    np.testing.assert_allclose(out.reshape(6, 4), ref, rtol=1e-12)
+    # One realization without a batch axis: h [K], x [K, D] -> [D]; the MSE is a float.
+    one = zero_forcing(np.abs(h[0, 0]) ** 2, power=1.0, noise_var=0.2, target=a)
+    mse = aircomp_mse(h[0, 0], one, 0.2).mean
+    assert isinstance(mse, float) and mse == pytest.approx(float(one.mse), rel=1e-12)
+    assert over_the_air_sum(x[0, 0], h[0, 0], one, 0.2, rng=0).shape == (4,)
+    # Several receive antennas: h [..., n_rx_ant, K] with a beamformer [..., n_rx_ant].
+    from channels.beamforming import effective_channel, mrc_beamformer
+
+    hm = rayleigh(rng, (2, 3, 4, 5))
+    m = mrc_beamformer(hm)
+    h_eff, norm2 = effective_channel(hm, m)
+    assert m.shape == (2, 3, 4) and h_eff.shape == (2, 3, 5) and norm2.shape == (2, 3)
+    pcm = zero_forcing(np.abs(h_eff) ** 2, power=1.0, noise_var=0.2 * norm2, target=a)
+    np.testing.assert_allclose(aircomp_mse(hm, pcm, 0.2, beamformer=m).mean, pcm.mse, rtol=1e-10)
+    assert over_the_air_sum(rng.standard_normal((2, 3, 5, 7)), hm, pcm, 0.2, beamformer=m,
+                            rng=3).shape == (2, 3, 7)
+    with pytest.raises(ValueError, match=r"'h' parameter of aircomp_mse must have shape "
+                                         r"\[\.\.\., K\] or \[\.\.\., n_rx_ant, K\].*got shape "
+                                         r"\(2, 3, 1, 1, 5\)"):
+        aircomp_mse(h[:, :, None, None, :], pc, 0.2)
 
 
 def test_silent_receiver_outputs_zero():
@@ -219,12 +286,16 @@ def test_monte_carlo_interval_and_reproducibility():
     pc = optimal_power(np.abs(h) ** 2, power=1.0, noise_var=0.1)
     a = aircomp_mse(h, pc, 0.1, method="monte-carlo", n_trials=50, rng=7)
     b = aircomp_mse(h, pc, 0.1, method="monte-carlo", n_trials=50, rng=7)
+    assert isinstance(a, Estimate)
     np.testing.assert_array_equal(a.mean, b.mean)
     assert np.all(a.ci_low < a.mean) and np.all(a.mean < a.ci_high)
-    assert a.n_trials == 50 and a.confidence == 0.99
+    assert a.n == 50 and a.n_independent == 50 and a.confidence == 0.99
+    # Student-t interval over the 50 trials: half-width t_{0.995, 49} * std_err.
+    np.testing.assert_allclose(a.half_width, stdtrit(49, 0.995) * a.std_err, rtol=1e-12)
     auto = aircomp_mse(h, pc, 0.1)
-    assert auto.method == "analytic" and auto.n_trials == 0
+    assert auto.method == "analytic" and auto.n == 0
     np.testing.assert_array_equal(auto.ci_low, auto.mean)
+    np.testing.assert_array_equal(auto.std_err, 0.0)
 
 
 def test_over_the_air_sum_error_matches_mse_on_vectors():
@@ -234,7 +305,7 @@ def test_over_the_air_sum_error_matches_mse_on_vectors():
     a = TARGETS["signed"]
     pc = optimal_power(np.abs(h) ** 2, power=1.0, noise_var=0.3, target=a)
     x = rng.standard_normal((3, 5, 200_000))
-    err = over_the_air_sum(x, h, pc, 0.3, rng) - np.einsum("k,bkd->bd", a, x)
+    err = over_the_air_sum(x, h, pc, 0.3, rng=rng) - np.einsum("k,bkd->bd", a, x)
     mse = aircomp_mse(h, pc, 0.3, symbols="real").mean
     # Per-coordinate squared errors are (scaled) chi^2_1: relative std sqrt(2 / D) = 0.32%.
     np.testing.assert_allclose(np.mean(err**2, axis=-1), mse, rtol=0.015)
@@ -293,7 +364,8 @@ def _pc(batch=2, k=3):
                              n_trials=1),
          ValueError, "'n_trials' parameter"),
         (lambda: over_the_air_sum(np.ones((2, 4, 5)), np.ones((2, 3), complex), _pc(), 0.1),
-         ValueError, r"'x' parameter of over_the_air_sum must have shape \[batch, K, D\]"),
+         ValueError, r"'x' parameter of over_the_air_sum must have shape \[\.\.\., K, D\] "
+                     r"= \[2, 3, D\]"),
         (lambda: over_the_air_sum(np.ones((2, 3, 5)), np.ones((2, 3), complex), _pc(), 0.1,
                                   h_true=np.ones((2, 3), complex), csi_error_var=0.1),
          ValueError, "'csi_error_var' parameter of over_the_air_sum must be 0"),
@@ -316,7 +388,7 @@ def test_registry_policy_feeds_the_sum():
     h = rayleigh(rng, (4, 5))
     policy = make_power_control("threshold_scheduling", keep=4, inner="optimal_power")
     pc = policy(np.abs(h) ** 2, power=1.0, noise_var=0.1)
-    est = over_the_air_sum(rng.standard_normal((4, 5, 3)), h, pc, 0.1, rng)
+    est = over_the_air_sum(rng.standard_normal((4, 5, 3)), h, pc, 0.1, rng=rng)
     assert est.shape == (4, 3) and np.all(np.isfinite(est))
     np.testing.assert_allclose(aircomp_mse(h, pc, 0.1).mean, pc.mse, rtol=1e-10)
 

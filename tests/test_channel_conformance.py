@@ -14,6 +14,7 @@ import pytest
 from scipy import stats
 
 from channels import (
+    CHANNELS,
     AnnulusDrop,
     ChannelDraw,
     ChannelModel,
@@ -49,9 +50,6 @@ NUMPY_CASES = [
 ]
 # Cases run in tests/test_sionna_models.py.
 SIONNA_NAMES = {"sionna-rayleigh", "sionna-tdl", "sionna-3gpp"}
-# Registered by tests: the worked example's "weibull" (it checks itself, below) and a
-# deliberately broken factory.
-TEST_ONLY = {"weibull", "not-a-model"}
 
 
 @parametrize_with_checks(NUMPY_CASES)
@@ -60,25 +58,33 @@ def test_numpy_models_conform(model, check):
 
 
 def test_every_registered_model_has_a_conformance_run():
+    # Tests leave no registrations behind, so every registered model is a built-in one.
     covered = {name for name, _ in NUMPY_CASES} | SIONNA_NAMES
-    registered = {name for name, _ in list_channels()}
-    assert registered - TEST_ONLY <= covered, registered - covered
+    registered = {e.name for e in list_channels()}
+    assert registered <= covered, registered - covered
 
 
 def test_worked_example_registers_and_conforms(capsys):
     path = Path(__file__).resolve().parents[1] / "examples" / "my_channel.py"
-    ns = runpy.run_path(str(path), run_name="example")
-    out = ns["main"]()
-    assert "all checks passed" in capsys.readouterr().out
-    assert abs(out["mean_gain2"] - 1.0) < 0.01  # 400k gains: SE about 1.6e-3
-    assert "weibull" in {n for n, _ in list_channels()}
+    try:
+        ns = runpy.run_path(str(path), run_name="example")
+        out = ns["main"]()
+        assert "all checks passed" in capsys.readouterr().out
+        assert abs(out["mean_gain2"] - 1.0) < 0.01  # 400k gains: SE about 1.6e-3
+        entry = CHANNELS.entry("weibull")
+        assert entry.tags["randomized"] and entry.tags["backend"] == "numpy"
+        assert [p.name for p in entry.parameters] == ["shape", "large_scale", "precision"]
+        assert out["name"] == "weibull"
+    finally:
+        CHANNELS.unregister("weibull")
+    assert "weibull" not in CHANNELS
 
 
 # ------------------------------------------------------------- the suite can fail
 class _Base(ChannelModel):
     def _small_scale(self, rng, *, batch, n_devices, n_rx_ant, n_rounds):
-        return complex_normal(rng, self.shape(batch, n_devices, n_rx_ant, n_rounds),
-                              self.precision)
+        return complex_normal(self.shape(batch, n_devices, n_rx_ant, n_rounds),
+                              self.precision, rng=rng)
 
     def gain2_distribution(self):
         return stats.expon()
@@ -156,6 +162,20 @@ def test_suite_rejects_broken_models(model, pattern):
         check_channel_model(model)
 
 
+@pytest.mark.parametrize(
+    "tags, pattern",
+    [
+        ({"randomized": False}, "tagged randomized=False but is_random=True"),
+        ({"path_loss": True}, "tagged path_loss=True but its own large_scale is all ones"),
+    ],
+)
+def test_suite_rejects_tags_that_disagree_with_the_model(tags, pattern):
+    with CHANNELS.temporary("mistagged", _Base, tags=tags):
+        with pytest.raises(AssertionError, match=pattern):
+            check_channel_model("mistagged")
+    assert "mistagged" not in CHANNELS
+
+
 def test_suite_rejects_wrong_dtype():
     with pytest.raises(AssertionError, match="precision='single' promises complex64"):
         channel_checks()[0](_IgnoresPrecision(precision="single"))
@@ -166,11 +186,10 @@ def test_suite_rejects_params_with_an_instance_and_non_models():
         check_channel_model(make_channel("rayleigh"), params={"k_factor": 1.0})
     with pytest.raises(TypeError, match="'model_or_name'"):
         check_channel_model(3)
-    with pytest.raises(TypeError, match="must return a ChannelModel"):
-        from channels import register_channel
-
-        register_channel("not-a-model", overwrite=True)(lambda: object())
-        make_channel("not-a-model")
+    with CHANNELS.temporary("not-a-model", lambda: object()):
+        with pytest.raises(TypeError, match="must return a ChannelModel"):
+            make_channel("not-a-model")
+    assert "not-a-model" not in CHANNELS
 
 
 def test_options_override():

@@ -16,14 +16,17 @@ from hypothesis import strategies as st
 from scipy import special, stats
 
 from channels import (
+    CHANNEL_TAGS,
+    CHANNELS,
     AnnulusDrop,
     ChannelDraw,
     LargeScale,
     LogDistancePathLoss,
     list_channels,
     make_channel,
+    register_channel,
 )
-from channels.fading import exp_corr_matrix, jakes_rho, psd_sqrt
+from channels.fading import RayleighChannel, exp_corr_matrix, jakes_rho, psd_sqrt
 
 N = 200_000  # samples for moment checks: SE of a unit-variance mean is 2.2e-3
 
@@ -109,7 +112,7 @@ def test_awgn_is_one_and_carries_large_scale_exactly():
 # ------------------------------------------------------------------------- large scale
 def test_annulus_drop_is_uniform_in_area():
     r_min, r_max = 10.0, 100.0
-    d = AnnulusDrop(r_min_m=r_min, r_max_m=r_max).distances(np.random.default_rng(8), 20_000, 1)
+    d = AnnulusDrop(r_min_m=r_min, r_max_m=r_max).distances(20_000, 1, rng=8)
     assert d.min() >= r_min and d.max() <= r_max
     cdf = lambda x: np.clip((x**2 - r_min**2) / (r_max**2 - r_min**2), 0, 1)  # noqa: E731
     assert stats.kstest(d.ravel(), cdf).pvalue > 1e-3
@@ -296,6 +299,106 @@ def test_importing_channels_does_not_import_tensorflow():
 
 
 def test_registered_builtin_names():
-    names = {n for n, _ in list_channels()}
+    names = [e.name for e in list_channels()]
+    assert names == sorted(names)
     assert {"awgn", "rayleigh", "rician", "nakagami", "gauss-markov", "correlated-rayleigh",
-            "sionna-rayleigh", "sionna-tdl", "sionna-3gpp"} <= names
+            "sionna-rayleigh", "sionna-tdl", "sionna-3gpp"} <= set(names)
+
+
+def test_entries_carry_tags_and_parameters():
+    entries = {e.name: e for e in list_channels()}
+    assert set(CHANNEL_TAGS) == {"randomized", "backend", "path_loss", "extra_axes",
+                                 "time_correlated"}
+    for entry in entries.values():
+        assert set(entry.tags) == set(CHANNEL_TAGS), entry.name
+        assert entry.summary, entry.name
+    assert entries["awgn"].tags["randomized"] is False
+    assert entries["rayleigh"].tags["randomized"] is True
+    assert entries["gauss-markov"].tags["time_correlated"] is True
+    assert not entries["rician"].tags["time_correlated"]
+    for name in ("awgn", "rayleigh", "rician", "nakagami", "gauss-markov",
+                 "correlated-rayleigh"):
+        assert entries[name].tags["backend"] == "numpy"
+        assert entries[name].tags["path_loss"] is False
+        assert entries[name].tags["extra_axes"] == ()
+    params = {p.name: p for p in entries["rician"].parameters}
+    assert list(params) == ["k_factor", "los_phase", "large_scale", "precision"]
+    assert params["k_factor"].default == 1.0 and not params["k_factor"].required
+    assert params["k_factor"].doc.startswith("Ratio of LoS to scattered power")
+    # The tags agree with what the built models do.
+    assert make_channel("awgn").is_random is False
+
+
+def test_sionna_models_are_tagged_sionna():
+    # Set where the Sionna models are registered (channels/fading/sionna_models.py).
+    entries = {e.name: e for e in list_channels()}
+    for name in ("sionna-rayleigh", "sionna-tdl", "sionna-3gpp"):
+        assert entries[name].tags["backend"] == "sionna", name
+    assert entries["sionna-tdl"].tags["extra_axes"] == ("subcarrier",)
+    assert entries["sionna-3gpp"].tags["path_loss"] is True
+
+
+def test_make_channel_checks_parameter_names_and_sets_the_name():
+    with pytest.raises(ValueError, match="channel model 'rician' has no parameter 'k_factr'; "
+                                         "accepted: k_factor, los_phase, large_scale, "
+                                         "precision. Did you mean 'k_factor'"):
+        make_channel("rician", k_factr=3.0)
+    with pytest.raises(ValueError, match="'nakagami' has no parameter 'rng'"):
+        make_channel("nakagami", rng=0)
+    model = make_channel("rician", k_factor=3.0)
+    assert model.name == "rician"
+    # Registration does not touch the class: instances built directly have no name.
+    from channels.fading import RicianChannel
+
+    assert RicianChannel.name == "" and RicianChannel(k_factor=1.0).name == ""
+    ref = make_channel("channels.fading.rician:RicianChannel", k_factor=2.0)
+    assert isinstance(ref, RicianChannel) and ref.name == "channels.fading.rician:RicianChannel"
+    assert "channels.fading.rician:RicianChannel" not in CHANNELS
+    with pytest.raises(ValueError, match="has no parameter 'm'"):
+        make_channel("channels.fading.rician:RicianChannel", m=2.0)
+
+
+def test_register_channel_tags_and_temporary_registration():
+    class Mine(RayleighChannel):
+        pass
+
+    with pytest.raises(ValueError, match=r"Unknown tag\(s\) \['family'\]"):
+        register_channel("mine", tags={"family": "x"})(Mine)
+    assert "mine" not in CHANNELS
+    with CHANNELS.temporary("mine", Mine, tags={"time_correlated": True}):
+        assert CHANNELS.tags("mine")["time_correlated"] is True
+        assert make_channel("mine").name == "mine"
+    assert "mine" not in CHANNELS and Mine.name == ""
+
+
+def test_registries_leave_sys_path_alone():
+    import sys
+
+    before = list(sys.path)
+    list_channels()
+    make_channel("channels.fading.rayleigh:RayleighChannel")
+    with pytest.raises(ValueError, match="Cannot import the module 'no_such_pkg.models'"):
+        make_channel("no_such_pkg.models:Thing")
+    assert sys.path == before
+
+
+def test_large_scale_draw_takes_rng_last():
+    ls = LargeScale(drop=AnnulusDrop(r_min_m=5.0, r_max_m=50.0), shadowing_db=4.0)
+    beta, info = ls.draw(3, 4, rng=5)
+    beta2, _ = ls.draw(3, 4, rng=np.random.default_rng(5))
+    assert beta.shape == (3, 4) and set(info) == {"distance_m", "shadowing_db"}
+    np.testing.assert_array_equal(beta, beta2)
+    with pytest.raises(TypeError):
+        ls.draw(np.random.default_rng(0), 3, 4)  # the old order fails loudly
+
+
+def test_sionna_draw_keeps_tensorflow_start_up_logs_off_the_terminal():
+    # The first draw of a Sionna model imports TensorFlow through channels._tf: none of
+    # TensorFlow's native start-up lines reach the (captured) stderr of a fresh process.
+    code = ("from channels import make_channel; "
+            "make_channel('sionna-rayleigh').draw(2, 3, rng=0); print('drawn')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={k: v for k, v in __import__("os").environ.items()
+                                          if k != "TF_CPP_MIN_LOG_LEVEL"})
+    assert out.stdout.strip() == "drawn"
+    assert out.stderr == "", out.stderr

@@ -54,15 +54,15 @@ def test_phase_offsets_are_uniform():
 def test_true_channel_from_estimate_statistics():
     rng = np.random.default_rng(1)
     h_hat = rayleigh(rng, (200_000,))
-    h = true_channel_from_estimate(h_hat, 0.25, rng)
+    h = true_channel_from_estimate(h_hat, 0.25, rng=rng)
     e = h - h_hat
     # E|e|^2 = 0.25 (relative std error ~ 1/sqrt(2e5) = 0.22%); e independent of h_hat.
     assert np.mean(np.abs(e) ** 2) == pytest.approx(0.25, rel=0.01)
     assert abs(np.mean(e * h_hat.conj())) < 0.005
     assert abs(np.mean(e)) < 0.005
-    single = true_channel_from_estimate(h_hat[:4].astype(np.complex64), 0.1, rng)
+    single = true_channel_from_estimate(h_hat[:4].astype(np.complex64), 0.1, rng=rng)
     assert single.dtype == np.complex64
-    np.testing.assert_array_equal(true_channel_from_estimate(h_hat[:4], 0.0, rng), h_hat[:4])
+    np.testing.assert_array_equal(true_channel_from_estimate(h_hat[:4], 0.0, rng=rng), h_hat[:4])
 
 
 def test_lmmse_estimate_error_model():
@@ -92,7 +92,7 @@ def test_csi_error_mse_with_lmmse_estimates(symbols):
     x = rng.standard_normal((batch, k, dim))
     if symbols == "complex":
         x = (x + 1j * rng.standard_normal(x.shape)) / np.sqrt(2.0)
-    est = over_the_air_sum(x, h_hat, pc, 0.05, rng, h_true=h)
+    est = over_the_air_sum(x, h_hat, pc, 0.05, h_true=h, rng=rng)
     sq = np.mean(np.abs(est - np.einsum("k,bkd->bd", a, x)) ** 2, axis=-1)
 
     def z(csi_error_var):

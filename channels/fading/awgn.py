@@ -10,7 +10,8 @@ from ..registry import register_channel
 __all__ = ["AWGNChannel"]
 
 
-@register_channel("awgn", summary="No fading: h = 1 (times the large-scale amplitude, if any)")
+@register_channel("awgn", summary="No fading: h = 1 (times the large-scale amplitude, if any)",
+                  tags={"randomized": False})
 class AWGNChannel(ChannelModel):
     """No fading, ``g = 1`` for every antenna and device.
 
@@ -22,7 +23,9 @@ class AWGNChannel(ChannelModel):
     Parameters
     ----------
     large_scale : LargeScale or None
+        Drop, path loss and shadowing on top of the fading (None: gains of one).
     precision : {"double", "single"}
+        complex128/float64 or complex64/float32 outputs.
     """
 
     is_random = False

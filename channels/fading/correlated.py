@@ -95,7 +95,9 @@ class CorrelatedRayleighChannel(ChannelModel):
         Correlation across the single-antenna devices (e.g. co-located sensors);
         ``None``: independent devices.
     large_scale : LargeScale or None
+        Drop, path loss and shadowing on top of the fading (None: gains of one).
     precision : {"double", "single"}
+        complex128/float64 or complex64/float32 outputs.
     """
 
     def __init__(self, *, rx_corr=0.5, tx_corr=None, large_scale=None,
@@ -126,7 +128,8 @@ class CorrelatedRayleighChannel(ChannelModel):
     def _small_scale(self, rng, *, batch, n_devices, n_rx_ant, n_rounds) -> np.ndarray:
         a = self._sqrt("rx_corr", self.rx_corr, n_rx_ant, "n_rx_ant")
         b = self._sqrt("tx_corr", self.tx_corr, n_devices, "n_devices")
-        g = complex_normal(rng, self.shape(batch, n_devices, n_rx_ant, n_rounds), self.precision)
+        g = complex_normal(self.shape(batch, n_devices, n_rx_ant, n_rounds), self.precision,
+                           rng=rng)
         # Broadcast matmul over the leading [batch, (round)] axes.
         g = a.astype(self.dtype) @ g
         if b is not None:

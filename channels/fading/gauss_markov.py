@@ -29,7 +29,8 @@ def jakes_rho(doppler_hz: float, round_s: float) -> float:
 
 
 @register_channel("gauss-markov",
-                  summary="Rayleigh with AR(1) correlation across rounds, rho = J0(2 pi f_D T)")
+                  summary="Rayleigh with AR(1) correlation across rounds, rho = J0(2 pi f_D T)",
+                  tags={"time_correlated": True})
 class GaussMarkovChannel(ChannelModel):
     """Time-correlated Rayleigh fading (Gauss-Markov / AR(1) across rounds).
 
@@ -50,7 +51,9 @@ class GaussMarkovChannel(ChannelModel):
         Alternative to ``rho``: ``rho = J0(2 pi doppler_hz round_s)``. Give either ``rho``
         or both of these.
     large_scale : LargeScale or None
+        Drop, path loss and shadowing on top of the fading (None: gains of one).
     precision : {"double", "single"}
+        complex128/float64 or complex64/float32 outputs.
 
     Notes
     -----
@@ -82,7 +85,7 @@ class GaussMarkovChannel(ChannelModel):
 
     def _small_scale(self, rng, *, batch, n_devices, n_rx_ant, n_rounds) -> np.ndarray:
         shape = self.shape(batch, n_devices, n_rx_ant, n_rounds)
-        w = complex_normal(rng, shape, self.precision)
+        w = complex_normal(shape, self.precision, rng=rng)
         if n_rounds is None or n_rounds == 1:
             return w
         from scipy import signal

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import check_real
+from .._checks import RngLike, check_real, resolve_rng
 
 __all__ = ["AnnulusDrop", "LargeScale", "LogDistancePathLoss"]
 
@@ -58,9 +58,9 @@ class AnnulusDrop:
         object.__setattr__(self, "r_min_m", r_min)
         object.__setattr__(self, "r_max_m", r_max)
 
-    def distances(self, rng: np.random.Generator, batch: int, n_devices: int) -> np.ndarray:
-        """Distances ``[batch, n_devices]`` in metres, float64."""
-        u = rng.random((batch, n_devices))
+    def distances(self, batch: int, n_devices: int, *, rng: RngLike = None) -> np.ndarray:
+        """Horizontal distances ``[batch, n_devices]`` in metres, float64."""
+        u = resolve_rng(rng).random((batch, n_devices))
         return np.sqrt(u * (self.r_max_m**2 - self.r_min_m**2) + self.r_min_m**2)
 
 
@@ -165,18 +165,30 @@ class LargeScale:
         return self.drop is not None or self.shadowing_db > 0
 
     def draw(
-        self, rng: np.random.Generator, batch: int, n_devices: int
+        self, batch: int, n_devices: int, *, rng: RngLike = None
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Linear power gains ``beta`` ``[batch, n_devices]`` (float64) and side information.
 
-        ``info`` holds ``distance_m`` when there is a drop and ``shadowing_db`` (the drawn
-        ``sigma X`` values) when there is shadowing.
+        Parameters
+        ----------
+        batch, n_devices : int
+            Output shape ``[batch, n_devices]``.
+        rng : None, int, SeedSequence or Generator
+            Split into two independent child streams, one for the drop and one for the
+            shadowing (adding shadowing leaves the drop of a seed unchanged).
+
+        Returns
+        -------
+        beta : numpy.ndarray, float64, ``[batch, n_devices]``
+        info : dict
+            ``distance_m`` (horizontal distance) when there is a drop, ``shadowing_db``
+            (the drawn ``sigma X`` values) when there is shadowing.
         """
-        rng_drop, rng_shadow = rng.spawn(2)
+        rng_drop, rng_shadow = resolve_rng(rng).spawn(2)
         loss_db = np.zeros((batch, n_devices))
         info: dict[str, np.ndarray] = {}
         if self.drop is not None:
-            d = self.drop.distances(rng_drop, batch, n_devices)
+            d = self.drop.distances(batch, n_devices, rng=rng_drop)
             info["distance_m"] = d
             if self.path_loss is not None:
                 loss_db += self.path_loss.loss_db(d)

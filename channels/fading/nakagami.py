@@ -28,7 +28,9 @@ class NakagamiChannel(ChannelModel):
     omega : float > 0
         Mean power ``E|g|^2`` (this is the model's ``mean_gain2``).
     large_scale : LargeScale or None
+        Drop, path loss and shadowing on top of the fading (None: gains of one).
     precision : {"double", "single"}
+        complex128/float64 or complex64/float32 outputs.
     """
 
     def __init__(self, *, m: float = 1.0, omega: float = 1.0, large_scale=None,

@@ -19,7 +19,9 @@ class RayleighChannel(ChannelModel):
     Parameters
     ----------
     large_scale : LargeScale or None
+        Drop, path loss and shadowing on top of the fading (None: gains of one).
     precision : {"double", "single"}
+        complex128/float64 or complex64/float32 outputs.
 
     Examples
     --------
@@ -29,8 +31,8 @@ class RayleighChannel(ChannelModel):
     """
 
     def _small_scale(self, rng, *, batch, n_devices, n_rx_ant, n_rounds) -> np.ndarray:
-        return complex_normal(rng, self.shape(batch, n_devices, n_rx_ant, n_rounds),
-                              self.precision)
+        return complex_normal(self.shape(batch, n_devices, n_rx_ant, n_rounds),
+                              self.precision, rng=rng)
 
     def gain2_distribution(self):
         from scipy import stats  # lazy: keeps `import channels` light

@@ -31,7 +31,9 @@ class RicianChannel(ChannelModel):
         batch entry, antenna and device and kept fixed across rounds (the geometry does
         not change within a drop). A float fixes ``theta`` [rad] for every link.
     large_scale : LargeScale or None
+        Drop, path loss and shadowing on top of the fading (None: gains of one).
     precision : {"double", "single"}
+        complex128/float64 or complex64/float32 outputs.
     """
 
     def __init__(self, *, k_factor: float = 1.0, los_phase: float | None = None,
@@ -47,7 +49,7 @@ class RicianChannel(ChannelModel):
         k = self.k_factor
         rdt = self.real_dtype
         shape = self.shape(batch, n_devices, n_rx_ant, n_rounds)
-        w = complex_normal(rng_w, shape, self.precision)
+        w = complex_normal(shape, self.precision, rng=rng_w)
         if self.los_phase is None:
             theta = rng_los.uniform(0.0, 2 * np.pi, (batch, 1, n_rx_ant, n_devices))
             theta = theta if n_rounds is not None else theta[:, 0]
