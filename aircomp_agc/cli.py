@@ -48,6 +48,11 @@ def _err(message: str) -> None:
     print(f"{PROG}: error: {text}", file=sys.stderr)
 
 
+def _warn(message: str) -> None:
+    text = " ".join(str(message).split())
+    print(f"{PROG}: warning: {text}", file=sys.stderr)
+
+
 # ---------------------------------------------------------------------------- run
 
 RUN_EPILOG = """\
@@ -98,6 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, overrides=args.overrides)
     if args.workers is not None and args.workers < 1:
         raise UserError(f"argument --workers: must be an int >= 1; got {args.workers}")
+    _check_results_dir(args.results_dir)
     executor: Any = args.executor
     if args.executor != "processes" or args.scheduler or args.local_cluster:
         executor = make_executor(
@@ -128,6 +134,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{len(result.rows)} points ({result.computed} computed, {result.reused} reused) "
             f"in {result.wall_seconds:.1f} s"
         )
+    for text, count in result.warnings.items():
+        _warn(f"{text} ({count} of {len(result.rows)} points)")
     print(f"results:  {result.csv_path}")
     print(f"manifest: {result.manifest_path}")
     if not args.no_plot:
@@ -138,24 +146,47 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_results_dir(path: str) -> None:
+    """``--results-dir`` must be a folder we may write in, or creatable (one-line errors)."""
+    from pathlib import Path
+
+    target = Path(path)
+    for parent in (target, *target.parents):
+        if not parent.exists():
+            continue
+        if not parent.is_dir():
+            what = "is a file" if parent == target else f"is inside '{parent}', a file"
+            raise UserError(f"argument --results-dir: '{path}' {what}, not a folder")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise UserError(
+                f"argument --results-dir: cannot write in '{parent}' (permission denied)"
+            )
+        return
+
+
 # ---------------------------------------------------------------------------- plot
 
 PLOT_EPILOG = """\
 examples:
   aircomp-agc plot results/coding-study
   aircomp-agc plot results/coding-study --out coding.png
+  aircomp-agc plot results/coding-study --set figure.logy=false --set "figure.y=['storage']"
 """
 
 
 def _add_plot(p: argparse.ArgumentParser) -> None:
     p.add_argument("results", metavar="RESULTS_DIR", help="a run's folder (results/<name>)")
     p.add_argument("--out", metavar="PNG", help="output file (default: figures/<name>.png)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="figure.KEY=VALUE",
+        help="override a key of the run's [figure] (TOML value); repeatable",
+    )
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from .plotting import plot_results
 
-    figure = plot_results(args.results, out=args.out)
+    figure = plot_results(args.results, out=args.out, overrides=args.overrides)
     if figure is None:
         raise UserError(f"{args.results}: nothing to plot (no [figure] and no swept axis)")
     print(f"figure: {figure}")
@@ -167,43 +198,82 @@ def cmd_plot(args: argparse.Namespace) -> int:
 LIST_EPILOG = """\
 examples:
   aircomp-agc list experiments
-  aircomp-agc list codes
+  aircomp-agc list codes --params
+  aircomp-agc list channels --params
   aircomp-agc list scenarios --dir scenarios
 """
 
-LISTS = ("codes", "channels", "power-control", "experiments", "scenarios")
+LISTS = ("codes", "channels", "power-control", "stragglers", "experiments", "scenarios")
 
 
 def _add_list(p: argparse.ArgumentParser) -> None:
     p.add_argument("what", choices=LISTS, help="what to list")
+    p.add_argument(
+        "--params", action="store_true",
+        help="also show each entry's parameters with their defaults and one-line docs",
+    )
     p.add_argument(
         "--dir", default="scenarios", metavar="DIR",
         help="where 'list scenarios' looks (default: scenarios)",
     )
 
 
-def _rows_codes() -> list[tuple[str, ...]]:
-    from .coding.registry import list_codes
+def _entries(what: str) -> list[Any]:
+    """The public ``list_*`` of a registry: :class:`~aircomp_agc._checks.Entry` records."""
+    if what == "codes":
+        from .coding import list_codes
 
-    return [(name, family, summary) for name, family, summary in list_codes()]
+        return list_codes()
+    if what == "stragglers":
+        from .coding import list_stragglers
 
+        return list_stragglers()
+    if what == "channels":
+        from channels import list_channels
 
-def _rows_channels() -> list[tuple[str, ...]]:
-    from channels.registry import list_channels
+        return list_channels()
+    if what == "power-control":
+        from channels import list_power_control
 
-    return list(list_channels())
-
-
-def _rows_power_control() -> list[tuple[str, ...]]:
-    from channels.power_control import POLICIES
-
-    return [(name, POLICIES.summary(name)) for name in POLICIES.names()]
-
-
-def _rows_experiments() -> list[tuple[str, ...]]:
+        return list_power_control()
     from .experiments import list_experiments
 
-    return list(list_experiments())
+    return list_experiments()
+
+
+#: Registries ``describe`` searches, with the singular used in its header.
+KINDS = {
+    "codes": "code",
+    "channels": "channel model",
+    "power-control": "power-control policy",
+    "stragglers": "straggler model",
+    "experiments": "experiment",
+}
+
+
+def _tag_text(tags: Any) -> str:
+    """Compact tags: ``key`` for true flags and callables, ``key=value`` otherwise."""
+    parts = []
+    for key, value in dict(tags).items():
+        if value is None or value is False or value == ():
+            continue
+        if value is True or callable(value):
+            parts.append(key)
+        elif key == "outputs" and isinstance(value, dict):
+            parts.append("outputs=" + ",".join(value))
+        else:
+            parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+def _parameter_lines(entry: Any, indent: str = "    ") -> list[str]:
+    rows = []
+    for prm in entry.parameters:
+        value = "(required)" if prm.required else f"= {prm.default!r}"
+        rows.append((f"{indent}{prm.name}", value, prm.doc))
+    if not rows:
+        return [f"{indent}(no parameters)"]
+    return _align(rows)
 
 
 def _rows_scenarios(directory: str) -> list[tuple[str, ...]]:
@@ -217,22 +287,66 @@ def _rows_scenarios(directory: str) -> list[tuple[str, ...]]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    builders: dict[str, Callable[[], list[tuple[str, ...]]]] = {
-        "codes": _rows_codes,
-        "channels": _rows_channels,
-        "power-control": _rows_power_control,
-        "experiments": _rows_experiments,
-        "scenarios": lambda: _rows_scenarios(args.dir),
-    }
     try:
-        rows = builders[args.what]()
+        if args.what == "scenarios":
+            rows = _rows_scenarios(args.dir)
+            entries = []
+        else:
+            entries = _entries(args.what)
+            rows = [(e.name, e.summary, _tag_text(e.tags)) for e in entries]
     except ImportError as exc:
-        # A layer not installed (or not written yet): say which, without a traceback.
+        # A layer not installed: say which, without a traceback.
         raise UserError(f"cannot list {args.what}: {exc}") from None
     if not rows:
         print(f"(no {args.what})")
-    for row in _align([tuple(map(str, r)) for r in rows]):
-        print(row)
+    lines = _align([tuple(map(str, r)) for r in rows])
+    for i, line in enumerate(lines):
+        print(line)
+        if args.params and entries:
+            for text in _parameter_lines(entries[i]):
+                print(text)
+    return EXIT_OK
+
+
+DESCRIBE_EPILOG = """\
+examples:
+  aircomp-agc describe rician
+  aircomp-agc describe threshold_scheduling
+  aircomp-agc describe aircomp-mse
+"""
+
+
+def _add_describe(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME",
+                   help="a code, channel model, power-control policy, straggler model or "
+                        "experiment")
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from ._checks import suggest
+
+    found, names = [], []
+    for what, kind in KINDS.items():
+        entries = _entries(what)
+        names += [e.name for e in entries]
+        found += [(kind, e) for e in entries if e.name == args.name]
+    if not found:
+        raise UserError(
+            f"no code, channel model, power-control policy, straggler model or experiment "
+            f"is named {args.name!r}.{suggest(args.name, names)} (see 'aircomp-agc list')"
+        )
+    for i, (kind, entry) in enumerate(found):
+        if i:
+            print()
+        print(f"{entry.name} ({kind})")
+        if entry.summary:
+            print(f"  {entry.summary}")
+        tags = _tag_text(entry.tags)
+        if tags:
+            print(f"  tags: {tags}")
+        print("  parameters:")
+        for line in _parameter_lines(entry):
+            print(line)
     return EXIT_OK
 
 
@@ -256,6 +370,10 @@ def _align(rows: list[tuple[str, ...]], right: Sequence[bool] = ()) -> list[str]
 def _num(v: Any) -> str:
     if v is None:
         return ""
+    if isinstance(v, dict):
+        from .experiments.specs import label
+
+        return label(v)  # a model table: "rician(k_factor=4)"
     if isinstance(v, bool) or not isinstance(v, int | float):
         return str(v)
     if isinstance(v, int):
@@ -330,8 +448,13 @@ COMMANDS: dict[str, Command] = {
     "run": Command("run a scenario file", _add_run, cmd_run, RUN_EPILOG),
     "plot": Command("draw a run's [figure] from its results.csv", _add_plot, cmd_plot, PLOT_EPILOG),
     "list": Command(
-        "list codes, channels, power-control policies, experiments or scenarios",
+        "list codes, channels, power-control policies, straggler models, experiments or "
+        "scenarios",
         _add_list, cmd_list, LIST_EPILOG,
+    ),
+    "describe": Command(
+        "show one model's or experiment's parameters, defaults, docs and tags",
+        _add_describe, cmd_describe, DESCRIBE_EPILOG,
     ),
 }
 

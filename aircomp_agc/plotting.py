@@ -1,7 +1,9 @@
 """Draw a run's ``[figure]`` from its ``results.csv``: a thin consumer of the results table.
 
 The figure spec comes from the run's ``manifest.json`` (the resolved scenario), or is
-passed explicitly. One panel per ``y`` metric; one line per value of ``hue`` (and per
+passed explicitly, and ``--set figure.KEY=VALUE`` overrides redraw a figure without
+rerunning; the spec is validated against the results table first. One panel per ``y``
+metric; one line per value of ``hue`` (and per
 combination of any other swept parameter, so no two points share a line by accident);
 95% confidence intervals as error bars when the table has them; log axes on request.
 Uses matplotlib's Agg backend (no display needed) and never touches global pyplot state.
@@ -12,11 +14,14 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .engine.results import read_table
+from .engine.scenario import apply_overrides
+from .engine.schema import check_figure
+from .experiments.specs import label as _label
 
 __all__ = ["FIGURES_DIR", "default_figure", "plot_results"]
 
@@ -60,6 +65,7 @@ def plot_results(
     *,
     out: str | Path | None = None,
     figure: Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
 ) -> Path | None:
     """Draw the figure of the run in ``results_dir`` and save it as PNG.
 
@@ -72,7 +78,11 @@ def plot_results(
         Output file; default ``figures/<scenario>.png`` (folder created).
     figure : mapping, optional
         Figure spec (keys ``x, y, hue, logx, logy, title, kind, xlabel, ylabel,
-        errorbars``); default: the manifest's ``[figure]``, else :func:`default_figure`.
+        errorbars, reference``); default: the manifest's ``[figure]``, else
+        :func:`default_figure`.
+    overrides : sequence of str
+        ``"figure.KEY=VALUE"`` items applied to the spec (the CLI's ``plot --set``), e.g.
+        ``figure.logy=false`` or ``figure.y=['mse']``; ``VALUE`` is a TOML value.
 
     Returns
     -------
@@ -84,7 +94,8 @@ def plot_results(
     FileNotFoundError
         ``results.csv`` or ``manifest.json`` is missing.
     ValueError
-        The spec names a column the table does not have, or an unknown ``kind``.
+        An override outside ``figure``, or a spec naming a column the table does not have
+        or an unknown ``kind`` (one line naming the key).
     """
     directory = Path(results_dir)
     manifest = _manifest(directory)
@@ -95,16 +106,37 @@ def plot_results(
     config = manifest.get("scenario", {})
     swept = list(config.get("sweep", {}).get("axes", {}))
     spec = dict(figure if figure is not None else config.get("figure") or {})
-    if not spec:
+    if not spec and not overrides:
         spec = default_figure(header, swept) or {}
         if not spec:
             return None
+    if overrides:
+        spec = _override(spec, overrides, str(directory), header, swept)
     name = config.get("scenario", {}).get("name") or directory.name
     path = Path(out) if out is not None else FIGURES_DIR / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig = _draw(header, rows, spec, swept, title_default=name)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     return path
+
+
+def _override(spec: dict[str, Any], overrides: Sequence[str], source: str, header: list[str],
+              swept: list[str]) -> dict[str, Any]:
+    """``spec`` with ``figure.*`` overrides applied, validated against the table's columns."""
+    for item in overrides:
+        key = str(item).split("=", 1)[0].strip()
+        if not key.startswith("figure."):
+            raise ValueError(
+                f"{source}: plot --set changes the figure only (keys 'figure.KEY'); got "
+                f"{key!r}."
+            )
+    tree, from_cli = apply_overrides({"figure": spec}, overrides, source=source)
+    metrics = {c[:-5]: "trial" for c in header if c.endswith("_mean")}
+    metrics.update({c: "scalar" for c in header if c not in swept and not _is_stat(c, header)})
+    table = {k: v for k, v in tree["figure"].items() if v is not None}
+    checked = check_figure(table, swept=swept, metrics=metrics, source=source,
+                           from_cli=from_cli, owner="results.csv")
+    return checked.to_dict()
 
 
 def _column(header: list[str], name: str, what: str) -> int:
@@ -149,7 +181,8 @@ def _draw(header: list[str], rows: list[list[Any]], spec: Mapping[str, Any], swe
             members = sorted(members, key=lambda r: _sort_key(r[xi]))
             xs = [r[xi] for r in members]
             vals = [_f(r[yi]) for r in members]
-            label = ", ".join(f"{c}={v}" for c, v in zip(line_cols, label_values, strict=True))
+            label = ", ".join(f"{c}={_label(v)}"
+                              for c, v in zip(line_cols, label_values, strict=True))
             style = {"marker": "o", "markersize": 4, "label": label or None}
             if kind == "scatter":
                 style["linestyle"] = "none"
@@ -201,7 +234,8 @@ def _draw_reference(ax, header, lines, xi, ref, line_cols, colors, style) -> Non
         return
     for label_values, pts in curves.items():
         xs, vals = zip(*pts, strict=True)
-        name = ", ".join(f"{c}={v}" for c, v in zip(line_cols, label_values, strict=True))
+        name = ", ".join(f"{c}={_label(v)}"
+                         for c, v in zip(line_cols, label_values, strict=True))
         ax.plot(xs, vals, linestyle=style, linewidth=1.2, color=colors.get(label_values),
                 label=f"{ref} ({name})" if name else ref)
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -81,6 +84,9 @@ def test_exit_code_2_with_one_line_errors(workdir, capsys):
         ["run"],  # argparse: missing SCENARIO
         ["plot", str(workdir / "nothing")],
         ["list", "colours"],
+        ["list", "scenarios", "--dir", "nodir"],
+        ["run", str(scenario), "--results-dir", str(scenario)],  # a file, not a folder
+        ["run", str(scenario), "--results-dir", f"{scenario}/below"],
         ["frobnicate"],
     ]
     for argv in cases:
@@ -150,11 +156,45 @@ def test_console_script_runs_as_a_process(tmp_path):
     assert _one_error_line(out.stderr) == "aircomp-agc: error: nope.toml: no such scenario file."
 
 
-@pytest.mark.parametrize("what", ["codes", "channels", "power-control", "experiments"])
-def test_list_registries(what, capsys):
+@pytest.mark.parametrize(
+    ("what", "name", "tag", "param"),
+    [
+        ("codes", "bgc", "storage_param=row_weight", "row_weight"),
+        ("channels", "rician", "backend=numpy", "k_factor"),
+        ("power-control", "threshold_scheduling", "constraint=peak", "keep"),
+        ("stragglers", "bernoulli", "marginal", "p"),
+        ("experiments", "aircomp-mse", "outputs=mse,", "policy"),
+    ],
+)
+def test_list_registries_with_tags_and_parameters(what, name, tag, param, capsys):
     assert main(["list", what]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (line,) = [ln for ln in lines if ln.split()[0] == name]
+    assert tag in line
+    assert main(["list", what, "--params"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.split()[0] == name)
+    block = []
+    for ln in lines[start + 1:]:
+        if not ln.startswith("    "):
+            break
+        block.append(ln.split())
+    assert any(row[0] == param for row in block), block
+
+
+def test_describe_shows_parameters_defaults_docs_and_tags(capsys):
+    assert main(["describe", "rician"]) == 0
     out = capsys.readouterr().out
-    assert out.strip(), what
+    assert out.startswith("rician (channel model)\n")
+    assert "tags: randomized" in out
+    (k_line,) = [ln for ln in out.splitlines() if ln.split()[:1] == ["k_factor"]]
+    assert "= 1.0" in k_line and "LoS" in k_line
+    assert main(["describe", "sgc"]) == 0
+    rows = [ln.split() for ln in capsys.readouterr().out.splitlines()]
+    assert next(r for r in rows if r[0] == "p")[:3] == ["p", "(required)", "Straggle"]
+    assert main(["describe", "ricean"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "named 'ricean'. Did you mean 'rician'?" in line
 
 
 def test_list_scenarios_marks_invalid_files(workdir, capsys):
@@ -223,3 +263,70 @@ def test_plot_defaults_and_bad_spec(workdir):
     path = plot_results("results/cli-study", figure={"x": "x", "y": "v", "kind": "scatter"},
                         out="s.png")
     assert path.stat().st_size > 1000
+
+
+def test_results_dir_messages_name_the_problem(workdir, capsys):
+    scenario = _scenario(workdir)
+    assert main(["run", str(scenario), "--results-dir", str(scenario)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"--results-dir: '{scenario}' is a file, not a folder" in line
+    assert main(["run", str(scenario), "--results-dir", f"{scenario}/x/y"]) == 2
+    assert f"is inside '{scenario}', a file" in _one_error_line(capsys.readouterr().err)
+    assert main(["list", "scenarios", "--dir", "nodir"]) == 2
+    assert "nodir: no such scenario directory" in _one_error_line(capsys.readouterr().err)
+
+
+def test_plot_set_overrides_redraw_without_rerunning(workdir, capsys):
+    scenario = _scenario(workdir)
+    assert main(["run", str(scenario), "--executor", "serial", "--no-plot", "--quiet"]) == 0
+    csv_before = (workdir / "results/cli-study/results.csv").read_text()
+    assert main(["plot", "results/cli-study", "--set", "figure.logy=false",
+                 "--set", "figure.title=redrawn", "--out", "r.png"]) == 0
+    assert (workdir / "r.png").stat().st_size > 1000
+    assert (workdir / "results/cli-study/results.csv").read_text() == csv_before
+    capsys.readouterr()
+    for argv, message in [
+        (["--set", "figure.y=['vv']"], "names 'vv', which is not a metric of results.csv "
+                                        "(metrics: v). Did you mean 'v'?"),
+        (["--set", "trials.n=5"], "plot --set changes the figure only"),
+        (["--set", "figure.hue=x"], "'hue' (from --set) must differ from 'x'"),
+    ]:
+        assert main(["plot", "results/cli-study", *argv]) == 2
+        assert message in _one_error_line(capsys.readouterr().err)
+
+
+def test_warnings_are_printed_with_their_point_counts(workdir, capsys):
+    text = SCENARIO.format(experiment="warning").replace("[0.5, 1.0, 2.0]", "[0.5, 2.0, 3.0]")
+    (workdir / "w.toml").write_text(text)
+    assert main(["run", "w.toml", "--executor", "serial", "--no-plot", "--quiet"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["aircomp-agc: warning: UserWarning: x above 1 (odd but legal) (2 of 3 points)"]
+
+
+@pytest.mark.sionna
+def test_tensorflow_start_up_messages_never_reach_the_terminal(workdir):
+    (workdir / "tf.toml").write_text(textwrap.dedent("""\
+        [scenario]
+        name = "tf"
+        experiment = "aircomp-mse"
+        seed = 1
+        [params]
+        channel = "sionna-rayleigh"
+        n_devices = 3
+        [sweep.axes]
+        snr_db = [0.0, 10.0]
+        [trials]
+        n = 4
+        """))
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys; from aircomp_agc.cli import main; sys.exit(main())",
+         "run", "tf.toml", "--executor", "serial", "--no-plot"],
+        capture_output=True, text=True, cwd=workdir, timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
+    )
+    assert out.returncode == 0, out.stderr
+    # Only the progress bar (drawn after 2 s) may appear: no cuda/absl/oneDNN lines.
+    lines = [ln for ln in out.stderr.splitlines()
+             if ln.strip() and not re.match(r"\s*tf:\s+\d+%\|", ln)]
+    assert lines == [], out.stderr
+    assert "2 points (2 computed, 0 reused)" in out.stdout

@@ -182,10 +182,9 @@ def _alive(pid: int) -> bool:
                     reason="reads the process tree from Linux /proc")
 def test_workers_exit_when_the_cli_is_killed(tmp_path):
     scenario = tmp_path / "s.toml"
-    scenario.write_text(SCENARIO.replace("tests.engine_fixtures:cheap", "tests.runner_fixtures:sleepy")
-                        .replace("mu = {{", "x = {{").replace("sigma = [1.0, 3.0]",
-                                                          "delay = [0.5, 0.6]")
-                        .format(trials="n = 10"))
+    text = SCENARIO.replace("tests.engine_fixtures:cheap", "tests.runner_fixtures:sleepy")
+    text = text.replace("mu = {{", "x = {{").replace("sigma = [1.0, 3.0]", "delay = [0.5, 0.6]")
+    scenario.write_text(text.format(trials="n = 10"))
     cmd = [sys.executable, "-c", "import sys; from aircomp_agc.cli import main; sys.exit(main())",
            "run", str(scenario), "--workers", "2", "--results-dir", str(tmp_path / "r"),
            "--quiet", "--no-plot"]

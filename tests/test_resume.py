@@ -198,7 +198,8 @@ def test_two_runs_cannot_write_one_folder(tmp_path):
     store = ResultsStore(tmp_path / "s", fingerprint="f")
     store.open()
     other = ResultsStore(tmp_path / "s", fingerprint="f")
-    with pytest.raises(RunLockedError, match=rf"being written by another run \(process {os.getpid()}\)"):
+    holder = rf"being written by another run \(process {os.getpid()}\)"
+    with pytest.raises(RunLockedError, match=holder):
         other.open(resume=True)
     store.close()
     other.open(resume=True)  # the lock goes with the first store
@@ -233,7 +234,7 @@ def test_results_folder_problems_are_one_line(tmp_path):
     sc = parse_scenario(SLOW.format(last=1).replace("delay = 0.02", "delay = 0.0"))
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(ResultsDirError, match=r"cannot be created: '.*file' is a file, not a folder"):
+    with pytest.raises(ResultsDirError, match=r"created: '.*file' is a file, not a folder"):
         run_scenario(sc, results_dir=blocker, executor="serial")
     if os.geteuid() != 0:  # root may write anywhere
         locked = tmp_path / "ro"
