@@ -229,6 +229,66 @@ def _broadcast(name: str, arr: np.ndarray, shape: tuple, what: str, owner: str) 
         ) from None
 
 
+def _check_gain2(gain2, owner: str) -> np.ndarray:
+    g = _as_real_array("gain2", gain2, owner)
+    if g.ndim == 0:
+        raise ValueError(
+            f"The 'gain2' parameter of {owner} must be an array of shape [..., K] with at least "
+            f"one dimension (K devices); got a scalar {g.item()!r}."
+        )
+    if g.shape[-1] == 0:
+        raise ValueError(
+            f"The 'gain2' parameter of {owner} must have at least one device (K >= 1) on its "
+            f"last axis; got shape {g.shape}."
+        )
+    if g.min() < 0:
+        raise ValueError(
+            f"The 'gain2' parameter of {owner} must contain channel power gains |h|^2 in "
+            f"[0, inf); got {g[g < 0].flat[0].item()!r}."
+        )
+    return g
+
+
+def _check_positive(name: str, value, owner: str) -> np.ndarray:
+    arr = _as_real_array(name, value, owner)
+    if np.any(arr <= 0):
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be positive, in (0, inf); "
+            f"got {arr[arr <= 0].flat[0].item()!r}."
+        )
+    return arr
+
+
+def _common_shape(g: np.ndarray, p: np.ndarray, s2: np.ndarray, a: np.ndarray,
+                  owner: str) -> tuple[int, ...]:
+    """Broadcast shape ``[..., K]`` of gains, powers and targets; checks the noise's ``[...]``."""
+    shape = g.shape
+    for name, arr in (("power", p), ("target", a)):
+        try:
+            shape = np.broadcast_shapes(shape, arr.shape)
+        except ValueError:
+            raise ValueError(
+                f"The '{name}' parameter of {owner} must be a scalar or an array broadcastable "
+                f"to gain2's shape {g.shape}; got shape {arr.shape}."
+            ) from None
+    if shape[-1] != g.shape[-1]:
+        raise ValueError(
+            f"The 'power' and 'target' parameters of {owner} must keep gain2's number of "
+            f"devices K = {g.shape[-1]} on the last axis; the broadcast shape is {shape}."
+        )
+    batch = shape[:-1]
+    try:
+        ok = s2.ndim <= len(batch) and np.broadcast_shapes(batch, s2.shape) == batch
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"The 'noise_var' parameter of {owner} must be a scalar or an array broadcastable "
+            f"to the batch shape {batch}; got shape {s2.shape}."
+        )
+    return shape
+
+
 def prepare_inputs(
     gain2,
     power,
@@ -266,65 +326,15 @@ def prepare_inputs(
         For non-finite, negative gains, non-positive power or noise, or shapes that do not
         broadcast; the message names the parameter, the allowed values and the value received.
     """
-    g = _as_real_array("gain2", gain2, owner)
-    if g.ndim == 0:
-        raise ValueError(
-            f"The 'gain2' parameter of {owner} must be an array of shape [..., K] with at least "
-            f"one dimension (K devices); got a scalar {g.item()!r}."
-        )
-    if g.shape[-1] == 0:
-        raise ValueError(
-            f"The 'gain2' parameter of {owner} must have at least one device (K >= 1) on its "
-            f"last axis; got shape {g.shape}."
-        )
-    if g.min() < 0:
-        raise ValueError(
-            f"The 'gain2' parameter of {owner} must contain channel power gains |h|^2 in "
-            f"[0, inf); got {g[g < 0].flat[0].item()!r}."
-        )
-    p = _as_real_array("power", power, owner)
-    if np.any(p <= 0):
-        raise ValueError(
-            f"The 'power' parameter of {owner} must be positive, in (0, inf); "
-            f"got {p[p <= 0].flat[0].item()!r}."
-        )
-    s2 = _as_real_array("noise_var", noise_var, owner)
-    if np.any(s2 <= 0):
-        raise ValueError(
-            f"The 'noise_var' parameter of {owner} must be positive, in (0, inf); "
-            f"got {s2[s2 <= 0].flat[0].item()!r}."
-        )
+    g = _check_gain2(gain2, owner)
+    p = _check_positive("power", power, owner)
+    s2 = _check_positive("noise_var", noise_var, owner)
     a = np.ones((), dtype=g.dtype) if target is None else _as_real_array("target", target, owner)
-
-    shape = g.shape
-    for name, arr in (("power", p), ("target", a)):
-        try:
-            shape = np.broadcast_shapes(shape, arr.shape)
-        except ValueError:
-            raise ValueError(
-                f"The '{name}' parameter of {owner} must be a scalar or an array broadcastable "
-                f"to gain2's shape {g.shape}; got shape {arr.shape}."
-            ) from None
-    if shape[-1] != g.shape[-1]:
-        raise ValueError(
-            f"The 'power' and 'target' parameters of {owner} must keep gain2's number of "
-            f"devices K = {g.shape[-1]} on the last axis; the broadcast shape is {shape}."
-        )
-    batch = shape[:-1]
-    try:
-        ok = s2.ndim <= len(batch) and np.broadcast_shapes(batch, s2.shape) == batch
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"The 'noise_var' parameter of {owner} must be a scalar or an array broadcastable "
-            f"to the batch shape {batch}; got shape {s2.shape}."
-        )
-
+    shape = _common_shape(g, p, s2, a, owner)
     floats = [x.dtype for x in (g, p, s2, a) if x.ndim > 0 or x is g]
     dtype = np.float32 if all(d == np.float32 for d in floats) else np.float64
     g = np.broadcast_to(g, shape).astype(dtype, copy=False)
     p = _broadcast("power", p, shape, "gain2's shape", owner).astype(dtype, copy=False)
     a = _broadcast("target", a, shape, "gain2's shape", owner).astype(dtype, copy=False)
-    s2 = np.broadcast_to(s2, batch).astype(dtype, copy=False)
+    s2 = np.broadcast_to(s2, shape[:-1]).astype(dtype, copy=False)
     return g, p, s2, a

@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_int, check_real
-from .base import PowerControl, prepare_inputs
+from .base import PowerControl, phase_aligned_mse, prepare_inputs
 
 __all__ = ["regularized_inversion", "regularized_inversion_eta"]
 
@@ -120,6 +120,71 @@ def _powers(g, w, lam, eta):
     return np.where(np.isfinite(e) & (g > 0), p, 0.0)
 
 
+def _check_states(gain2, power, noise_var, target, owner: str):
+    """Validate ``[..., N, K]`` fading states; per-device budgets ``[..., K]`` apply to all N."""
+    g0 = np.asarray(gain2)
+    if g0.ndim < 2:
+        raise ValueError(
+            f"The 'gain2' parameter of {owner} must have shape [..., N, K] (fading states x "
+            f"devices); got shape {g0.shape}."
+        )
+    p_dev = np.asarray(power)
+    if p_dev.ndim >= 1:
+        p_dev = p_dev[..., None, :]
+    g, p, s2, a = prepare_inputs(gain2, p_dev, noise_var, target, owner=owner)
+    return tuple(x.astype(float, copy=False) for x in (g, p, s2, a))
+
+
+def _secant_step(log_r, log_lam, prev):
+    """Newton (secant) step on ``log lambda`` from the measured elasticity.
+
+    ``el = d log r / d log lambda`` is negative (more lambda, less power); while it is
+    unknown or has the wrong sign (cross-device coupling through eta) a damped fixed step
+    ``log_r / 2`` is taken instead. Steps are clipped to ``[-5, 5]``.
+    """
+    step = 0.5 * log_r
+    if prev is not None:
+        d_lr, d_ll = log_r - prev[0], log_lam - prev[1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            el = d_lr / d_ll
+        use = np.isfinite(el) & (el < -1e-3) & (np.abs(d_ll) > 1e-12)
+        step = np.where(use, -log_r / np.where(use, el, -1.0), step)
+    return np.clip(np.where(np.isfinite(step), step, -5.0), -5.0, 5.0)
+
+
+def _multipliers(g, w, s2, budget, rtol: float, max_iter: int, owner: str):
+    """``(lambda [..., K], eta [..., N])`` meeting every active budget within ``rtol``.
+
+    Raises ``RuntimeError`` when ``max_iter`` updates do not suffice.
+    """
+    active = np.any(w > 0, axis=-2)  # devices with some non-zero target
+    # Start at lambda_k = 1 / P_k: lambda eta has the unit of a gain and eta that of P g.
+    log_lam = np.where(active, -np.log(budget), np.log(_LAMBDA_FLOOR))
+    prev = None
+    for _ in range(max_iter):
+        lam = np.where(active, np.exp(log_lam), 0.0)
+        eta = regularized_inversion_eta(g, lam, noise_var=s2, target=np.sqrt(w))
+        avg = np.mean(_powers(g, w, lam, eta), axis=-2)
+        with np.errstate(divide="ignore"):
+            log_r = np.log(avg / budget)  # > 0: over budget, raise lambda
+        # A budget is slack when the device already inverts its channel exactly in every
+        # slot (lambda_k eta_n << g_{n,k}): lowering lambda_k further changes nothing.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            reach = np.where(g > 0, eta[..., None] / g, 0.0)  # inf in silent slots
+        slack = (log_r < 0) & (lam * np.max(reach, axis=-2) <= 1e-9)
+        ok = ~active | slack | (np.abs(log_r) <= rtol)
+        if np.all(ok):
+            return lam, eta
+        step = _secant_step(log_r, log_lam, prev)
+        prev = (log_r, log_lam)
+        log_lam = np.maximum(log_lam + np.where(ok, 0.0, step), np.log(_LAMBDA_FLOOR))
+    raise RuntimeError(
+        f"{owner}: the multipliers did not converge in max_iter={max_iter} updates "
+        f"(largest relative budget violation {np.max(np.abs(np.expm1(log_r))):.3g}); "
+        "raise max_iter or loosen rtol."
+    )
+
+
 def regularized_inversion(
     gain2,
     *,
@@ -138,14 +203,15 @@ def regularized_inversion(
         p_{n,k} = \\frac{a_k^2 \\eta_n g_{n,k}}{(g_{n,k} + \\lambda_k \\eta_n)^2}, \\qquad
         \\frac1N \\sum_n p_{n,k} = \\bar P_k \\ \\text{(or } \\lambda_k = 0\\text{)},
 
-    with ``eta_n`` from :func:`regularized_inversion_eta`.
+    with ``eta_n`` from :func:`regularized_inversion_eta`. Not a registered policy: the
+    ``N`` states of axis ``-2`` are solved together (one budget over all of them).
 
     Parameters
     ----------
     gain2 : array_like [..., N, K], float
         Channel power gains ``|h_{n,k}|^2`` of ``N`` fading states (slots) of ``K`` devices;
-        the average power constraint is over axis ``-2``. Use many states (the optimum for the
-        empirical distribution approaches the one for the fading law as ``N`` grows).
+        the average power constraint is over axis ``-2``. Use many states (the optimum for
+        the empirical distribution approaches the one for the fading law as ``N`` grows).
     power : float or array_like broadcastable to ``[..., K]``
         Average power budgets ``P_k > 0``.
     noise_var : float or array_like broadcastable to ``[..., N]``
@@ -172,68 +238,14 @@ def regularized_inversion(
     owner = "regularized_inversion"
     rtol = check_real("rtol", rtol, low=0.0, low_open=True, owner=owner)
     max_iter = check_int("max_iter", max_iter, low=1, owner=owner)
-    g0 = np.asarray(gain2)
-    if g0.ndim < 2:
-        raise ValueError(
-            f"The 'gain2' parameter of {owner} must have shape [..., N, K] (fading states x "
-            f"devices); got shape {g0.shape}."
-        )
-    p_dev = np.asarray(power)
-    if p_dev.ndim >= 1:
-        p_dev = p_dev[..., None, :]
-    g, p, s2, a = prepare_inputs(gain2, p_dev, noise_var, target, owner=owner)
-    g, p, s2, a = (x.astype(float, copy=False) for x in (g, p, s2, a))
-    budget = p[..., 0, :]
+    g, p, s2, a = _check_states(gain2, power, noise_var, target, owner)
     w = a * a
-    active = np.any(w > 0, axis=-2)  # devices with some non-zero target
-
-    # Start at lambda_k = 1 / P_k: lambda eta has the unit of a gain and eta that of P g.
-    log_lam = np.where(active, -np.log(budget), np.log(_LAMBDA_FLOOR))
-    prev = None
-    converged = False
-    for _ in range(max_iter):
-        lam = np.where(active, np.exp(log_lam), 0.0)
-        eta = regularized_inversion_eta(g, lam, noise_var=s2, target=a)
-        avg = np.mean(_powers(g, w, lam, eta), axis=-2)
-        with np.errstate(divide="ignore"):
-            log_r = np.log(avg / budget)  # > 0: over budget, raise lambda
-        # A budget is slack when the device already inverts its channel exactly in every
-        # slot (lambda_k eta_n << g_{n,k}): lowering lambda_k further changes nothing.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            reach = np.where(g > 0, eta[..., None] / g, 0.0)  # inf in silent slots
-        slack = (log_r < 0) & (lam * np.max(reach, axis=-2) <= 1e-9)
-        ok = ~active | slack | (np.abs(log_r) <= rtol)
-        if np.all(ok):
-            converged = True
-            break
-        # Secant (Newton) step on log lambda with the measured elasticity
-        # el = d log r / d log lambda (negative: more lambda, less power); a damped fixed
-        # step while it is unknown or has the wrong sign (cross-device coupling via eta).
-        step = 0.5 * log_r
-        if prev is not None:
-            d_lr, d_ll = log_r - prev[0], log_lam - prev[1]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                el = d_lr / d_ll
-            use = np.isfinite(el) & (el < -1e-3) & (np.abs(d_ll) > 1e-12)
-            step = np.where(use, -log_r / np.where(use, el, -1.0), step)
-        step = np.clip(np.where(np.isfinite(step), step, -5.0), -5.0, 5.0)
-        prev = (log_r, log_lam)
-        log_lam = np.maximum(log_lam + np.where(ok, 0.0, step), np.log(_LAMBDA_FLOOR))
-    if not converged:
-        raise RuntimeError(
-            f"{owner}: the multipliers did not converge in max_iter={max_iter} updates "
-            f"(largest relative budget violation {np.max(np.abs(np.expm1(log_r))):.3g}); "
-            "raise max_iter or loosen rtol."
-        )
+    lam, eta = _multipliers(g, w, s2, p[..., 0, :], rtol, max_iter, owner)
     pw = _powers(g, w, lam, eta)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        recv = np.sqrt(pw * g / eta[..., None])
-    recv = np.where(np.isfinite(eta)[..., None], recv, 0.0)
-    mse = np.sum((recv - np.abs(a)) ** 2, axis=-1) + s2 / eta
     return PowerControl(
         power=pw,
         eta=eta,
-        mse=mse,
+        mse=phase_aligned_mse(g, pw, eta, s2, a),
         target=a,
         gain2=g,
         noise_var=s2,
