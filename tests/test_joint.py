@@ -88,3 +88,33 @@ def test_joint_without_second_moments_is_a_clear_error():
     agg = _agg(code, "joint")
     with pytest.raises(ValueError, match="second moments"):
         agg.plan(np.ones(30), batch=2, rng=0)
+
+
+def test_online_gradient_model_tracks_mean_energy_and_heterogeneity():
+    from aircomp_agc.aggregation import OnlineGradientModel
+
+    code, G = _setup(0.3, dim=400)
+    from aircomp_agc.aggregation import encode, normalize
+
+    _, s = normalize(encode(code, G))
+    online = OnlineGradientModel()
+    online.observe(G.sum(0)[None], 30)  # a perfect previous aggregate
+    model = online.model(code, s[None], 400)
+    truth = GradientModel.fit(G)
+    assert abs(float(model.mean_energy[0]) - truth.mean_energy) < 0.05 * truth.mean_energy
+    assert abs(float(model.heterogeneity[0]) - truth.heterogeneity) < 0.15 * truth.heterogeneity
+
+
+def test_training_with_the_online_joint_policy_lowers_the_aggregation_error():
+    from aircomp_agc.aggregation import OnlineGradientModel
+    from aircomp_agc.learning import make_problem, train
+
+    prob = make_problem("logistic", n_partitions=12, rng=0, reg=0.1)
+    code = make_code("bgc", n=12, row_weight=3, rng=0)
+    runs = {}
+    for name, kw in {"standard": {"power_control": "optimal_power"},
+                     "online": {"power_control": "joint",
+                                "gradient_model": OnlineGradientModel()}}.items():
+        agg = _agg(code, **kw)
+        runs[name] = train(prob, agg, rounds=12, reps=3, rng=1).aggregation_error
+    assert runs["online"].mean() < 0.5 * runs["standard"].mean()

@@ -16,7 +16,14 @@ neither imports it.
 from .boxqp import BoxQPResult, solve_box_qp
 from .error import PART_NAMES, conditional_error, quadratic_form, split_error
 from .joint import correlation_aware_allocation, joint_allocation
-from .messages import GradientModel, encode, message_rms, normalize, partition_gram
+from .messages import (
+    GradientModel,
+    OnlineGradientModel,
+    encode,
+    message_rms,
+    normalize,
+    partition_gram,
+)
 from .plan import Allocation, PlanContext, RoundPlan
 from .policies import AGGREGATION_POLICIES, AllocationPolicy, register_policy, resolve_policy
 from .round import CodedAirComp, ExpectedError, RoundResult
@@ -30,6 +37,7 @@ __all__ = [
     "CodedAirComp",
     "ExpectedError",
     "GradientModel",
+    "OnlineGradientModel",
     "PlanContext",
     "RoundPlan",
     "RoundResult",

@@ -246,3 +246,55 @@ class GradientModel:
         mu *= np.sqrt(self.mean_energy) / max(np.linalg.norm(mu), 1e-300)
         e = gen.standard_normal((k, d)) * np.sqrt(self.heterogeneity / d)
         return mu[None, :] + e
+
+
+class OnlineGradientModel:
+    """The receiver's running estimate of the gradient model, from what it can know.
+
+    Before decoding round ``t`` the receiver knows the responders' message RMS ``s_i``
+    (side information) and its own previous aggregate ``Ghat_{t-1}``. Under the model,
+    ``||f_i||^2 = D s_i^2 = m2 (sum_j B_ij)^2 + v sum_j B_ij^2``; the mean-gradient energy
+    is taken from the previous aggregate, ``m2 = ||Ghat_{t-1}||^2 / k^2`` (``k mu`` is the
+    sum), and ``v`` then follows from the side information by least squares (clipped at
+    0). Before the first aggregate ``m2`` is set so that the heterogeneity ratio is
+    ``initial_ratio``.
+
+    Use it as ``CodedAirComp(gradient_model=OnlineGradientModel(), power_control="joint")``;
+    :func:`aircomp_agc.learning.train` calls :meth:`observe` after every round.
+    """
+
+    def __init__(self, *, initial_ratio: float = 0.5) -> None:
+        self.initial_ratio = check_real("initial_ratio", initial_ratio, low=0.0, high=1.0,
+                                        owner="OnlineGradientModel")
+        self.mean_energy: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Forget the previous aggregate."""
+        self.mean_energy = None
+
+    def observe(self, estimate: np.ndarray, n_partitions: int) -> None:
+        """Record the aggregate ``Ghat`` ``[batch, D]`` of the round just finished."""
+        est = np.asarray(estimate, dtype=np.float64)
+        self.mean_energy = np.sum(est * est, axis=-1) / n_partitions**2
+
+    def model(self, code: Code, s: np.ndarray, dim: int) -> GradientModel:
+        """The model for a batch of rounds with message RMS ``s`` ``[batch, n]``."""
+        B = code.B
+        a = np.asarray(B.sum(axis=1)).ravel() ** 2
+        b = np.asarray(B.multiply(B).sum(axis=1)).ravel()
+        energy = dim * np.asarray(s, dtype=np.float64) ** 2  # [batch, n]
+        sent = energy > 0
+        n_sent = np.maximum(sent.sum(-1), 1)
+        mean_e = np.sum(energy * sent, -1) / n_sent
+        mean_a = np.sum(a * sent, -1) / n_sent
+        mean_b = np.sum(b * sent, -1) / n_sent
+        if self.mean_energy is None or np.shape(self.mean_energy) != mean_e.shape:
+            # per-partition energy m2 + v = mean_e / mean_b-ish; split by the initial ratio
+            total = mean_e / np.maximum(self.initial_ratio * mean_b
+                                        + (1 - self.initial_ratio) * mean_a, 1e-300)
+            m2 = (1 - self.initial_ratio) * total
+        else:
+            m2 = self.mean_energy
+        v = np.maximum(mean_e - m2 * mean_a, 0.0) / np.maximum(mean_b, 1e-300)
+        v = np.maximum(v, 1e-12 * np.maximum(m2, 1e-300))
+        return GradientModel(m2, v, dim)

@@ -35,7 +35,7 @@ from channels.noise import noise_var_from_snr_db
 from .._checks import Estimate, check_int, check_real, mean_ci, resolve_rng
 from ..coding import Code, StragglerModel, make_stragglers
 from .error import conditional_error, split_error
-from .messages import GradientModel, check_gradients, encode, normalize
+from .messages import GradientModel, OnlineGradientModel, check_gradients, encode, normalize
 from .plan import PlanContext, RoundPlan, coefficient_vectors
 from .policies import resolve_policy
 
@@ -222,9 +222,11 @@ class CodedAirComp:
     beamformer : {"eigen", "mrc", "maxmin"}
         Receive beamformer for ``n_rx_ant > 1``, computed on the known channels of the
         compute responders.
-    gradient_model : GradientModel, optional
+    gradient_model : GradientModel or OnlineGradientModel, optional
         Second moments the correlation-aware policies use instead of the oracle Gram
-        matrix of the gradients they are given.
+        matrix of the gradients they are given; an :class:`OnlineGradientModel` is
+        re-estimated every round from the side information and the previous aggregate
+        (:meth:`observe`).
     """
 
     def __init__(
@@ -286,9 +288,11 @@ class CodedAirComp:
             raise ValueError(f"The 'beamformer' parameter of {owner} must be one of "
                              f"{', '.join(map(repr, BEAMFORMERS))}; got {beamformer!r}.")
         self.beamformer = beamformer
-        if gradient_model is not None and not isinstance(gradient_model, GradientModel):
+        if gradient_model is not None and not isinstance(
+                gradient_model, GradientModel | OnlineGradientModel):
             raise TypeError(f"The 'gradient_model' parameter of {owner} must be a "
-                            f"GradientModel; got {type(gradient_model).__name__}.")
+                            "GradientModel or an OnlineGradientModel; got "
+                            f"{type(gradient_model).__name__}.")
         self.gradient_model = gradient_model
 
     def __repr__(self) -> str:
@@ -395,7 +399,15 @@ class CodedAirComp:
                            n_sub, axis=0)
         gain2 = np.abs(known) ** 2
         scheduled = gain2 >= self.threshold
-        if self.gradient_model is not None:
+        if isinstance(self.gradient_model, OnlineGradientModel):
+            second_moments = self.gradient_model.model(
+                self.code, np.broadcast_to(np.asarray(s, dtype=np.float64), (batch, self.n)),
+                dim)
+            if n_sub > 1:
+                second_moments = GradientModel(
+                    np.repeat(second_moments.mean_energy, n_sub),
+                    np.repeat(second_moments.heterogeneity, n_sub), dim)
+        elif self.gradient_model is not None:
             second_moments = self.gradient_model
         if isinstance(second_moments, np.ndarray) and second_moments.ndim == 3:
             second_moments = np.repeat(second_moments, n_sub, axis=0)
@@ -497,6 +509,11 @@ class CodedAirComp:
         plan = self.plan(s, batch=batch, second_moments=second, dim=g.shape[-1],
                          available=available, h=h, rng=plan_rng)
         return self.apply(plan, g, rng=noise_rng)
+
+    def observe(self, estimate: np.ndarray) -> None:
+        """Tell the receiver-side state the aggregate of the round just finished."""
+        if isinstance(self.gradient_model, OnlineGradientModel):
+            self.gradient_model.observe(estimate, self.code.n_partitions)
 
     def _oracle(self, g: np.ndarray):
         if not self.policy.needs_second_moments or self.gradient_model is not None:

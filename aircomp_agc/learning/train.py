@@ -88,7 +88,10 @@ def _aggregate(aggregator, G: np.ndarray, gen: np.random.Generator):
     if isinstance(aggregator, str):
         return G.sum(axis=1), None
     res = aggregator.round(G, batch=G.shape[0], rng=gen)
-    return np.asarray(res.estimate), res
+    est = np.asarray(res.estimate)
+    if hasattr(aggregator, "observe"):  # receiver-side state (e.g. an online gradient model)
+        aggregator.observe(est)
+    return est, res
 
 
 def _check_aggregator(aggregator: Any, problem: Problem) -> None:
