@@ -112,9 +112,8 @@ def test_training_with_the_online_joint_policy_lowers_the_aggregation_error():
     prob = make_problem("logistic", n_partitions=12, rng=0, reg=0.1)
     code = make_code("bgc", n=12, row_weight=3, rng=0)
     runs = {}
-    for name, kw in {"standard": {"power_control": "optimal_power"},
-                     "online": {"power_control": "joint",
-                                "gradient_model": OnlineGradientModel()}}.items():
-        agg = _agg(code, **kw)
+    for name, kw in {"standard": ("optimal_power", {}),
+                     "online": ("joint", {"gradient_model": OnlineGradientModel()})}.items():
+        agg = _agg(code, kw[0], **kw[1])
         runs[name] = train(prob, agg, rounds=12, reps=3, rng=1).aggregation_error
     assert runs["online"].mean() < 0.5 * runs["standard"].mean()
