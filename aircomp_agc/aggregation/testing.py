@@ -124,7 +124,7 @@ def check_aggregator(agg: Any, gradients=None, *, batch: int = 8,
 
     original = g.copy()
     res = _run(agg, g, batch, _SEEDS[0])
-    exact = np.broadcast_to(g.sum(axis=0), (batch, dim))
+    exact = np.broadcast_to(original.sum(axis=0), (batch, dim))
     _check_result(entry, res, exact, batch, dim, rtol, code)
     done += ["shapes", "parts", "responders"]
     if hasattr(res, "channel_uses"):
