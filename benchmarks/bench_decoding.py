@@ -106,11 +106,9 @@ def bench_batch(cases: list[tuple[int, int]], seed: int) -> None:
         code = bgc_like(n, w, rng)
         masks = rng.random((batch, n)) >= 0.2
         t_loop = {m: _best_time(1, _loop, code, masks, m, {}) for m in ("one-step", "lstsq")}
-        variants = [("one-step", None), ("lstsq", "cgls")]
+        variants = [("one-step", None), ("lstsq", "normal"), ("lstsq", "cgls")]
         if n <= 300:
             variants.append(("lstsq", "dense"))
-        if n * batch <= 20_000:  # slow: kept small
-            variants.append(("lstsq", "block-lsmr"))
         for method, solver in variants:
             opts = {"solver": solver} if solver else {}
             t_b, eb = _best_time(2, decoding_errors, code, masks, method, **opts)

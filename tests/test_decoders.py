@@ -15,11 +15,13 @@ from aircomp_agc.coding import (
     decode,
     decoding_error,
     decoding_errors,
+    decoding_vectors,
     make_code,
     realized_error,
+    realized_errors,
 )
 from aircomp_agc.coding.decoders import DENSE_MAX_ENTRIES, responder_mask
-from aircomp_agc.coding.lstsq import conditioning
+from aircomp_agc.coding.lstsq import conditioning, normal_system, normal_vectors
 
 
 def random_code(n: int, w: int, seed: int, k: int | None = None, signed: bool = False) -> Code:
@@ -49,7 +51,7 @@ def random_masks(n: int, batch: int, p_straggle: float, seed: int) -> np.ndarray
 # ----------------------------------------------------------------- least squares
 
 
-@pytest.mark.parametrize("solver", ["lsmr", "cgls", "dense", "auto"])
+@pytest.mark.parametrize("solver", ["normal", "lsmr", "cgls", "dense", "auto"])
 @pytest.mark.parametrize(
     "n, w, signed", [(40, 4, False), (60, 6, True), (300, 11, False), (300, 11, True)]
 )
@@ -70,13 +72,15 @@ def test_lstsq_matches_dense_numpy(n, w, signed, solver):
 
 
 def test_lstsq_minimum_norm_when_rank_deficient():
-    # Duplicate rows (rank-deficient B_T): LSMR from zero and SVD give the min-norm a.
+    # Duplicate rows (rank-deficient B_T): LSMR and CGLS from zero, the SVD, and the
+    # default (normal equations are not used with more workers than partitions) give the
+    # min-norm a.
     base = random_code(30, 4, seed=5)
     B = sp.vstack([base.B, base.B[:10]]).tocsr()  # 40 workers, 30 partitions
     code = Code("dup", B)
     T = np.arange(0, 40, 1)[np.random.default_rng(2).random(40) < 0.8]
     a_ref, c_ref = dense_reference(code, T)
-    for solver in ("lsmr", "cgls", "dense"):
+    for solver in ("lsmr", "cgls", "dense", "auto"):
         a = decode(code, T, method="lstsq", solver=solver)
         np.testing.assert_allclose(coefficients(code, T, a), c_ref, atol=1e-8)
         np.testing.assert_allclose(a, a_ref, atol=1e-7)
@@ -93,8 +97,8 @@ def test_lstsq_replica_groups_closed_form_is_min_norm():
     assert decoding_error(code, T) == pytest.approx(3 / 12)
 
 
-def test_lstsq_auto_falls_back_to_dense_when_lsmr_stalls():
-    # crc at n=300 (k*|T| above DENSE_MAX_ENTRIES) is too ill-conditioned for LSMR
+def test_lstsq_auto_falls_back_to_dense_when_cgls_stalls():
+    # crc at n=300 (k*n above DENSE_MAX_ENTRIES) is too ill-conditioned for CGLS
     code = make_code("crc", n=300, s=5, rng=0, cond_sets=0)
     T = np.arange(5, 300)
     assert 300 * T.size > DENSE_MAX_ENTRIES
@@ -145,10 +149,11 @@ def test_one_step_exact_on_frc_without_stragglers():
     "code_args",
     [
         ("random", 30, 4, None),  # dense stacked SVD path
-        ("random", 200, 8, None),  # block-diagonal LSMR path
+        ("random", 200, 8, None),  # normal equations
         ("random", 200, 8, "dense"),
-        ("random", 200, 8, "block-lsmr"),
+        ("random", 200, 8, "normal"),
         ("random", 60, 5, "cgls"),
+        ("random", 60, 5, "lsmr"),
         ("crc", 50, 10, None),  # CGLS stalls (cond ~1e8): dense fallback per trial
         ("frc", 12, 3, None),  # replica-group closed form
         ("crc", 20, 5, None),
@@ -278,10 +283,14 @@ def test_method_and_option_validation():
         decode(code, [0], solver="lsqr")
     with pytest.raises(ValueError, match=r"'tol' parameter of decode.*got -1"):
         decode(code, [0], method="exact", tol=-1)
-    with pytest.raises(TypeError, match=r"'responders_mask'.*bool array \[batch, 10\]"):
+    with pytest.raises(TypeError, match=r"'responders_mask'.*bool array \[\.\.\., 10\]"):
         decoding_errors(code, np.ones((2, 10)))
-    with pytest.raises(ValueError, match=r"'responders_mask'.*shape \[batch, 10\]; got \(10,\)"):
-        decoding_errors(code, np.ones(10, dtype=bool))
+    with pytest.raises(ValueError, match=r"'responders_mask'.*shape \[\.\.\., 10\].*got \(2, 9\)"):
+        decoding_errors(code, np.ones((2, 9), dtype=bool))
+    with pytest.raises(ValueError, match=r"'responders_mask'.*got \(\)"):
+        decoding_vectors(code, np.bool_(True))
+    with pytest.raises(ValueError, match=r"'solver'.*got 'block-lsmr'"):
+        decoding_errors(code, np.ones((1, 10), dtype=bool), solver="block-lsmr")
     with pytest.raises(ValueError, match=r"'a' parameter must have shape \(10,\)"):
         coefficients(code, [0], np.ones(3))
 
@@ -292,7 +301,7 @@ def test_one_step_default_weight_is_unbiased_for_non_01_codes():
     from aircomp_agc.coding import coefficients, decode, make_stragglers
 
     code = make_code("graph", n=60, row_weight=4, rng=3)
-    masks = make_stragglers("fixed", s=15).sample(60, 4000, rng=4)
+    masks = make_stragglers("fixed", s=15).sample(4000, 60, rng=4)
     cs = np.array([coefficients(code, m, decode(code, m, method="one-step")) for m in masks[:400]])
     mean_c = cs.mean(axis=0)
     # c_j = (n/|T|) * (#responding neighbours)/d has std <= sqrt(d)*(n/|T|)/d ~ 0.67 per draw;
@@ -318,7 +327,7 @@ def test_decoding_vectors_and_realized_errors_match_single_calls(name, params):
 
     code = make_code(name, **params)
     n = code.n_workers
-    masks = make_stragglers("fixed", s=3).sample(n, 25, rng=5)
+    masks = make_stragglers("fixed", s=3).sample(25, n, rng=5)
     a = decoding_vectors(code, masks, method="lstsq")
     assert a.shape == (25, n) and np.all(a[~masks] == 0.0)  # zero off the responders
     for b in range(25):  # the fit c = B_T^T a is unique even where a is not
@@ -348,3 +357,147 @@ def test_replica_group_errors_are_exactly_zero_when_every_group_responds():
     mask = np.ones((4, 12), dtype=bool)
     mask[:, [0, 4, 8]] = False  # one straggler per group of 3
     assert np.all(decoding_errors(code, mask) == 0.0)
+
+
+# ----------------------------------------------------------------- one pipeline
+
+
+def _null_dim(code: Code) -> int:
+    return normal_system(code.B).null_dim
+
+
+def _codes_for_equality() -> list[tuple[str, Code]]:
+    codes = [
+        ("bgc", make_code("bgc", n=60, row_weight=4, rng=1)),
+        ("graph", make_code("graph", n=60, row_weight=4, rng=2)),
+        ("sgc", make_code("sgc", n=60, row_weight=4, p=0.2, rng=3)),
+        ("signed-sparse", make_code("signed-sparse", n=60, row_weight=4, rng=4)),
+        ("crc", make_code("crc", n=40, s=8, rng=5, cond_sets=0)),
+        ("cyclic-mds", make_code("cyclic-mds", n=40, s=8, cond_sets=0)),
+    ]
+    # A BGC draw with an uncovered partition: B B^T is singular (lifted null space).
+    seed = next(s for s in range(100) if _null_dim(make_code("bgc", n=60, row_weight=4, rng=s)))
+    codes.append(("bgc-uncovered", make_code("bgc", n=60, row_weight=4, rng=seed)))
+    # Repeated rows: B_T B_T^T singular whenever both copies respond.
+    base = random_code(60, 4, seed=6)
+    codes.append(("repeated-rows", Code("rep", sp.vstack([base.B[:52], base.B[:8]]).tocsr())))
+    return codes
+
+
+@pytest.mark.parametrize(("name", "code"), _codes_for_equality(), ids=lambda v: v
+                         if isinstance(v, str) else "")
+def test_default_solver_equals_svd_over_many_masks(name, code):
+    # The default pipeline (normal equations for the random codes, the SVD/CGLS path for the
+    # exact ones) against stacked SVDs, over straggler rates from none to most, singular
+    # cases included: errors equal to 1e-9 relative, decoders to 1e-7 (minimum norm).
+    n = code.n_workers
+    rng = np.random.default_rng(11)
+    masks = np.concatenate([rng.random((120, n)) >= p for p in (0.0, 0.05, 0.2, 0.5, 0.9)])
+    err = decoding_errors(code, masks)
+    ref = decoding_errors(code, masks, solver="dense")
+    # Exact codes keep the CGLS path, which stops at its tolerance (btol = 1e-12) on
+    # nearly decodable sets of these ill-conditioned codes: 1e-12 absolute near err = 0.
+    np.testing.assert_allclose(err, ref, rtol=1e-9, atol=2e-12 if code.is_exact else 1e-15)
+    a = decoding_vectors(code, masks)
+    a_ref = decoding_vectors(code, masks, solver="dense")
+    scale = np.abs(a_ref).max(axis=1, keepdims=True)
+    assert np.all(np.abs(a - a_ref) <= 1e-7 * scale + 1e-12)
+    assert np.all(a[~masks] == 0.0)
+
+
+def test_normal_equations_flag_dependent_rows_and_lifted_null_space():
+    # Repeated rows: exactly the trials where both copies respond are flagged (B_T B_T^T
+    # singular); the others converge to the SVD decoder, although B B^T itself is singular.
+    base = random_code(60, 4, seed=6)
+    code = Code("rep", sp.vstack([base.B[:58], base.B[:2]]).tocsr())
+    system = normal_system(code.B)
+    assert system.null_dim >= 2  # the two repeated rows (plus any dependency of base)
+    masks = np.random.default_rng(3).random((300, 60)) >= 0.5
+    a, ok = normal_vectors(system, masks)
+    both = (masks[:, :2] & masks[:, 58:]).any(axis=1)
+    np.testing.assert_array_equal(ok, ~both)
+    assert 50 < ok.sum() < 250
+    a_ref = decoding_vectors(code, masks[ok], solver="dense")
+    np.testing.assert_allclose(a[ok], a_ref, rtol=0, atol=1e-9 * np.abs(a_ref).max())
+    with pytest.warns(RuntimeWarning, match=r"normal equations did not converge.*on \d+ of 300"):
+        decoding_vectors(code, masks, solver="normal")
+
+
+def test_normal_equations_threads_do_not_change_results():
+    code = make_code("bgc", n=100, row_weight=6, rng=1)
+    masks = np.random.default_rng(4).random((2500, 100)) >= 0.2
+    system = normal_system(code.B)
+    a1, ok1 = normal_vectors(system, masks, threads=1)
+    a2, ok2 = normal_vectors(system, masks, threads=2)
+    np.testing.assert_array_equal(a1, a2)
+    np.testing.assert_array_equal(ok1, ok2)
+    assert ok1.all()
+
+
+def test_auto_solver_is_chosen_by_code_properties():
+    from aircomp_agc.coding.decoders import _auto_solver
+
+    assert _auto_solver(make_code("bgc", n=100, row_weight=6, rng=1), 1000, "lstsq") == "normal"
+    crc = make_code("crc", n=100, s=5, rng=0, cond_sets=0)  # exact: cond(B_T) far too large
+    assert _auto_solver(crc, 1000, "lstsq") == "cgls"
+    assert _auto_solver(crc, 1, "lstsq") == "dense"
+    assert _auto_solver(crc, 1000, "exact") == "dense"
+    wide = make_code("signed-sparse", n=120, n_partitions=100, row_weight=6, rng=1)
+    assert _auto_solver(wide, 1000, "lstsq") == "cgls"  # more workers than partitions
+    assert _auto_solver(random_code(20, 3, seed=0), 1000, "lstsq") == "dense"  # tiny
+
+
+@pytest.mark.parametrize("name", ["bgc", "approx-frc"])
+def test_leading_batch_shapes(name):
+    code = make_code(name, n=30, row_weight=3, **({"rng": 2} if name == "bgc" else {}))
+    masks = np.random.default_rng(5).random((3, 4, 30)) >= 0.3
+    a = decoding_vectors(code, masks)
+    err = decoding_errors(code, masks)
+    assert a.shape == (3, 4, 30) and err.shape == (3, 4)
+    np.testing.assert_allclose(a.reshape(12, 30), decoding_vectors(code, masks.reshape(12, 30)),
+                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(err.ravel(), decoding_errors(code, masks.reshape(12, 30)),
+                               rtol=1e-12, atol=1e-15)
+    # A single mask [n] is a batch of shape (): what decode and decoding_error return.
+    assert decoding_vectors(code, masks[1, 2]).shape == (30,)
+    assert decoding_errors(code, masks[1, 2]).shape == ()
+    np.testing.assert_array_equal(decode(code, masks[1, 2]), decoding_vectors(code, masks[1, 2]))
+    assert decoding_error(code, masks[1, 2]) == float(decoding_errors(code, masks[1, 2]))
+    g = np.random.default_rng(6).standard_normal((3, 4, 30, 5))
+    r = realized_errors(code, masks, g)
+    assert r.shape == (3, 4)
+    assert r[2, 1] == pytest.approx(realized_error(code, masks[2, 1], g[2, 1]), rel=1e-12)
+    with pytest.raises(ValueError, match=r"'gradients'.*\[3, 4, 30, D\] or \[30, D\]"):
+        realized_errors(code, masks, g[0])
+
+
+def test_single_exact_messages_and_batched_exact_on_replica_groups():
+    code = make_code("frc", n=6, s=2)  # groups {0,1,2}, {3,4,5}
+    masks = np.array([[1, 1, 0, 0, 1, 1], [0, 1, 1, 1, 0, 0]], dtype=bool)
+    np.testing.assert_array_equal(
+        decoding_vectors(code, masks, method="exact"),
+        [[1, 0, 0, 0, 1, 0], [0, 1, 0, 1, 0, 0]],  # first responder of each group
+    )
+    with pytest.raises(NotDecodableError, match=r"1 of 1 trials.*first is trial 0"):
+        decoding_vectors(code, np.array([[True, True, True, False, False, False]]), method="exact")
+    with pytest.raises(NotDecodableError, match=r"3 of 6 workers responded and replica group"):
+        decoding_vectors(code, np.array([True, True, True, False, False, False]), method="exact")
+
+
+def test_code_groups_are_typed_and_checked():
+    code = make_code("approx-frc", n=10, row_weight=4)
+    assert "frc_groups" not in code.info
+    np.testing.assert_array_equal(code.groups, [0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+    assert code.n_groups == 3 and not code.groups.flags.writeable
+    assert make_code("bgc", n=10, row_weight=2, rng=0).groups is None
+    np.testing.assert_array_equal(make_code("uncoded", n=4).groups, np.arange(4))
+    B = code.B
+    Code("copy", B, groups=list(code.groups))  # same groups: accepted
+    with pytest.raises(ValueError, match=r"'groups'.*does not match B"):
+        Code("bad", B, groups=np.r_[code.groups[:-1], 1])
+    with pytest.raises(ValueError, match=r"'groups'.*shape \(10,\)"):
+        Code("bad", B, groups=code.groups[:5])
+    with pytest.raises(ValueError, match=r"'groups'.*labels 0 \.\. n_groups - 1"):
+        Code("bad", B, groups=code.groups * 2)
+    with pytest.raises(ValueError, match=r"'groups'.*n_partitions == n_workers"):
+        Code("bad", sp.csr_matrix(np.ones((2, 3))), groups=[0, 0])
