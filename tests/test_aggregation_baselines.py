@@ -548,6 +548,31 @@ def test_processes_without_a_one_step_law_are_drawn_over_a_horizon(code):
         agg.step(G)
 
 
+def test_stateful_tells_the_receiver_each_aggregate(code):
+    from aircomp_agc.aggregation import OnlineGradientModel
+
+    online = OnlineGradientModel()
+    agg = StatefulAggregator(_analog(code, gradient_model=online), batch=4, rng=0)
+    res = agg.step(_gradients())
+    np.testing.assert_allclose(online.mean_energy, np.sum(res.estimate**2, -1) / 12**2)
+    agg.reset()
+    assert online.mean_energy is None
+
+
+def test_stateful_aggregator_drives_training_and_passes_the_conformance_checks(code):
+    from aircomp_agc.learning import make_problem, train
+
+    markov = make_stragglers("markov", p_fast_to_slow=0.1, p_slow_to_fast=0.5)
+    inner = _analog(code, channel=make_channel("gauss-markov", rho=0.95), stragglers=None,
+                    noise_var=0.01)
+    agg = StatefulAggregator(inner, batch=3, stragglers=markov, rng=0)
+    hist = train(make_problem("ridge", n_partitions=12, rng=0), agg, rounds=15, reps=3, rng=1)
+    assert agg.round_index == 15
+    assert np.all(hist.suboptimality[:, -1] < 0.1 * hist.suboptimality[:, 0])
+    report = check_aggregator(StatefulAggregator(inner, batch=8, stragglers=markov, rng=0))
+    assert report.ran("determinism") and report.ran("rng")
+
+
 def test_stateful_bad_inputs(code):
     markov = make_stragglers("markov", p_fast_to_slow=0.1, p_slow_to_fast=0.5)
     with pytest.raises(ValueError, match="stateful straggler model.*stragglers=None"):
@@ -560,6 +585,12 @@ def test_stateful_bad_inputs(code):
     agg = StatefulAggregator(_analog(code), batch=2, rng=0)
     with pytest.raises(ValueError, match="batch of 3; the aggregator carries 2"):
         agg.step(np.broadcast_to(_gradients(), (3, 12, 32)))
+    with pytest.raises(ValueError, match=r"\[12, D\]"):
+        agg.step(np.ones((11, 4)))
+    assert agg.round_index == 0  # bad input leaves the state alone
+    with pytest.raises(ValueError, match="'batch' parameter of StatefulAggregator.round must "
+                                         r"be the aggregator's \(2\); got 5"):
+        agg.round(_gradients(), batch=5)
     # Digital aggregation takes the same state.
     dig = StatefulAggregator(_digital(code, stragglers=None), batch=2, stragglers=markov, rng=0)
     res = dig.step(_gradients())

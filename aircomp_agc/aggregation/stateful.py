@@ -26,7 +26,9 @@ hands it over through the inner aggregator's hooks ``round(..., available=, h=)`
   n_rounds=horizon)``; a memoryless model is sampled afresh each round.
 - **error feedback** and other compressor state live in the wrapped layers
   (:class:`~aircomp_agc.aggregation.compress.CommonSupportTopK` with
-  ``error_feedback=True``, ...); :meth:`StatefulAggregator.reset` resets them too.
+  ``error_feedback=True``, ...); :meth:`StatefulAggregator.reset` resets them too;
+- **receiver state**: an inner aggregator with ``observe`` (an online gradient model) is
+  told each round's aggregate.
 
 A straggler model of the inner aggregator is applied on top, independently each round;
 a *stateful* one there is refused (its state would restart every round): pass it here.
@@ -42,6 +44,7 @@ from channels import CHANNEL_TAGS, CHANNELS, ChannelModel, complex_normal, make_
 
 from .._checks import check_int, resolve_rng
 from ..coding import MarkovStragglers, StragglerModel, make_stragglers, straggler_tags
+from .messages import check_gradients
 
 __all__ = ["StatefulAggregator", "physical_aggregator"]
 
@@ -166,6 +169,10 @@ class StatefulAggregator:
         self._seed = rng
         self.reset()
 
+    @property
+    def code(self):
+        return physical_aggregator(self.inner).code
+
     def __repr__(self) -> str:
         return (f"StatefulAggregator({self.inner!r}, batch={self.batch}, "
                 f"channel={self.channel_process}:{self.channel!r}, "
@@ -196,6 +203,8 @@ class StatefulAggregator:
         while layer is not None:
             if callable(getattr(layer, "reset", None)):
                 layer.reset()
+            if callable(getattr(getattr(layer, "gradient_model", None), "reset", None)):
+                layer.gradient_model.reset()  # receiver-side state (OnlineGradientModel)
             layer = getattr(layer, "inner", None)
 
     @property
@@ -269,7 +278,7 @@ class StatefulAggregator:
         -------
         The inner aggregator's result (``RoundResult`` for ``CodedAirComp``).
         """
-        g = np.asarray(gradients)
+        g = check_gradients(self.code, gradients, "StatefulAggregator.step")
         if g.ndim == 3 and g.shape[0] != self.batch:
             raise ValueError(f"The 'gradients' parameter of StatefulAggregator.step has a batch "
                              f"of {g.shape[0]}; the aggregator carries {self.batch} "
@@ -279,7 +288,20 @@ class StatefulAggregator:
         h = self._next_channel(chan_rng)
         avail = self._next_available(strag_rng)
         kwargs = {"h": h} if avail is None else {"h": h, "available": avail}
-        result = self.inner.round(gradients, batch=self.batch, **kwargs, rng=round_rng)
+        result = self.inner.round(g, batch=self.batch, **kwargs, rng=round_rng)
+        if callable(getattr(self.inner, "observe", None)):  # receiver-side state
+            self.inner.observe(np.asarray(result.estimate))
         self._h, self._responding = h, avail
         self.round_index += 1
         return result
+
+    def round(self, gradients, *, batch: int | None = None, rng: Any = None):
+        """:meth:`step` under the aggregator call ``round(G, *, batch, rng)``.
+
+        ``batch`` must be the aggregator's (or None), so :func:`aircomp_agc.learning.train`
+        and :func:`~aircomp_agc.aggregation.testing.check_aggregator` can drive it.
+        """
+        if batch is not None and batch != self.batch:
+            raise ValueError(f"The 'batch' parameter of StatefulAggregator.round must be the "
+                             f"aggregator's ({self.batch}); got {batch}.")
+        return self.step(gradients, rng=rng)
