@@ -14,6 +14,15 @@ neither imports it.
 """
 
 from .boxqp import BoxQPResult, solve_box_qp
+from .compress import CommonSupportTopK, CompressedRoundResult, PerDeviceTopK
+from .digital import (
+    DigitalAggregation,
+    DigitalPlan,
+    DigitalRoundResult,
+    payload_bits,
+    quantization_variance,
+    stochastic_quantize,
+)
 from .error import PART_NAMES, conditional_error, quadratic_form, split_error
 from .joint import correlation_aware_allocation, joint_allocation
 from .messages import (
@@ -27,6 +36,7 @@ from .messages import (
 from .plan import Allocation, PlanContext, RoundPlan
 from .policies import AGGREGATION_POLICIES, AllocationPolicy, register_policy, resolve_policy
 from .round import CodedAirComp, ExpectedError, RoundResult
+from .stateful import StatefulAggregator
 
 __all__ = [
     "AGGREGATION_POLICIES",
@@ -53,4 +63,15 @@ __all__ = [
     "resolve_policy",
     "solve_box_qp",
     "split_error",
+    # baselines and layers (digital, compress, stateful)
+    "CommonSupportTopK",
+    "CompressedRoundResult",
+    "DigitalAggregation",
+    "DigitalPlan",
+    "DigitalRoundResult",
+    "PerDeviceTopK",
+    "StatefulAggregator",
+    "payload_bits",
+    "quantization_variance",
+    "stochastic_quantize",
 ]
