@@ -437,7 +437,10 @@ def test_normal_equations_threads_do_not_change_results():
 def test_auto_solver_is_chosen_by_code_properties():
     from aircomp_agc.coding.decoders import _auto_solver
 
-    assert _auto_solver(make_code("bgc", n=100, row_weight=6, rng=1), 1000, "lstsq") == "normal"
+    bgc = make_code("bgc", n=100, row_weight=6, rng=1)
+    assert _auto_solver(bgc, 1, "lstsq") == "dense"  # one decode: no Gram system built
+    assert _auto_solver(bgc, 1000, "lstsq") == "normal"  # a batch builds it ...
+    assert _auto_solver(bgc, 1, "lstsq") == "normal"  # ... and later decodes reuse it
     crc = make_code("crc", n=100, s=5, rng=0, cond_sets=0)  # exact: cond(B_T) far too large
     assert _auto_solver(crc, 1000, "lstsq") == "cgls"
     assert _auto_solver(crc, 1, "lstsq") == "dense"

@@ -71,6 +71,7 @@ __all__ = [
     "METHODS",
     "NORMAL_MAX_NULL_DIM",
     "NORMAL_MAX_WORKERS",
+    "NORMAL_MIN_BATCH",
     "NotDecodableError",
     "SOLVERS",
     "coefficients",
@@ -98,6 +99,10 @@ NORMAL_MAX_WORKERS = 1000
 #: (dependent rows: an uncovered partition, repeated rows); each trial pays one extra
 #: solve per null direction.
 NORMAL_MAX_NULL_DIM = 8
+#: A code's Gram system (``n_workers^3`` work, kept per code) is built by the first batch
+#: of at least ``max(NORMAL_MIN_BATCH, n_workers // 10)`` trials; until then smaller
+#: batches use the rules below.
+NORMAL_MIN_BATCH = 16
 #: For the other codes (exact codes such as ``crc``, whose ``cond(B_T)`` reaches 1e9, or
 #: more workers than partitions) ``solver="auto"`` solves densely when
 #: ``batch * k * n_workers`` is at most this many entries (a single decode up to about
@@ -225,12 +230,14 @@ def _auto_solver(code: Code, batch: int, method: str) -> str:
     k, n = code.n_partitions, code.n_workers
     if k * n <= BATCH_DENSE_MAX_ENTRIES:
         return "dense"
-    if (
-        not code.is_exact
-        and n <= min(k, NORMAL_MAX_WORKERS)
-        and _normal_system(code).null_dim <= NORMAL_MAX_NULL_DIM
-    ):
-        return "normal"
+    if not code.is_exact and n <= min(k, NORMAL_MAX_WORKERS):
+        # Building the Gram system costs n^3 once per code: worth it for a batch, not for
+        # one decode of a code decoded once.
+        system = _NORMAL_SYSTEMS.get(code)
+        if system is None and batch >= max(NORMAL_MIN_BATCH, n // 10):
+            system = _normal_system(code)
+        if system is not None and system.null_dim <= NORMAL_MAX_NULL_DIM:
+            return "normal"
     if method == "exact":
         return "dense" if k * n <= DENSE_FALLBACK_ENTRIES else "cgls"
     return "dense" if batch * k * n <= DENSE_MAX_ENTRIES else "cgls"
@@ -439,7 +446,9 @@ def decoding_vectors(code: Code, responders_mask, method: str = "lstsq", **optio
           (``"normal"``) for codes that are not exact by construction
           (``code.exact_s is None``) with ``n_workers <= min(k,``
           :data:`NORMAL_MAX_WORKERS` ``)`` and a Gram matrix ``B B^T`` with a null space
-          of dimension at most :data:`NORMAL_MAX_NULL_DIM`, redoing with CGLS the trials
+          of dimension at most :data:`NORMAL_MAX_NULL_DIM` (built per code by the first
+          batch of at least ``max(``:data:`NORMAL_MIN_BATCH` ``, n_workers // 10)``
+          trials, so one-off single decodes skip it), redoing with CGLS the trials
           where they do not converge (rank-deficient or ill-conditioned
           ``B_T B_T^T``); otherwise
           dense SVDs when ``batch * k * n_workers <=`` :data:`DENSE_MAX_ENTRIES` and
