@@ -193,8 +193,8 @@ def make_noise_var(**table) -> float:
     --------
     >>> make_noise_var(snr_db=10.0)
     0.1
-    >>> round(10 * np.log10(make_noise_var(psd_dbm_hz=-174, bandwidth_hz=1e6,
-    ...                                    noise_figure_db=7)) + 30, 3)
+    >>> sigma2 = make_noise_var(psd_dbm_hz=-174, bandwidth_hz=1e6, noise_figure_db=7)
+    >>> round(float(watt_to_dbm(sigma2)), 3)  # -174 + 7 + 60 dBm
     -107.0
     """
     forms = "; ".join(f"{{{', '.join(keys)}}}" for keys in NOISE_FORMS.values())
