@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from aircomp_agc.engine.scenario import parse_scenario
 from aircomp_agc.experiments import get_experiment
 
 EULER_GAMMA = 0.5772156649015329
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _all_straggler_sets(n: int, s: int) -> np.ndarray:
@@ -341,3 +343,42 @@ def test_scenarios_reach_every_model_parameter(tmp_path, params, axes, x):
         warnings.simplefilter("error")
         result = run_scenario(parse_scenario(text), results_dir=tmp_path, executor="serial")
     assert result.computed == 2 and result.header[0] == x and not result.warnings
+
+
+@pytest.mark.parametrize(
+    ("imports", "channel"),
+    [
+        ('imports = ["examples.my_channel"]', '{ name = "weibull", shape = 3.0 }'),
+        ("", '{ name = "examples.my_channel:WeibullChannel", shape = 3.0 }'),
+    ],
+)
+def test_a_users_channel_model_runs_from_a_scenario_in_worker_processes(
+        tmp_path, monkeypatch, imports, channel):
+    from channels import CHANNELS
+
+    monkeypatch.chdir(ROOT)  # examples/ is found from the working directory
+    registered = "weibull" in CHANNELS
+    text = f"""
+[scenario]
+name = "mine"
+experiment = "aircomp-mse"
+seed = 2
+{imports}
+[params]
+channel = {channel}
+policy = "zero_forcing"
+n_devices = 4
+[sweep.axes]
+snr_db = [0.0, 10.0]
+[trials]
+n = 50
+"""
+    try:
+        result = run_scenario(parse_scenario(text), results_dir=tmp_path, executor="processes",
+                              workers=2)
+    finally:
+        if "weibull" in CHANNELS and not registered:
+            CHANNELS.unregister("weibull")  # leave no registration behind
+    assert result.computed == 2
+    assert result.header[:2] == ["snr_db", "mse_mean"]
+    assert all(np.isfinite(row[1]) for row in result.rows)

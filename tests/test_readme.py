@@ -21,10 +21,15 @@ def test_readme_python_blocks_run(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
 
 
-def test_readme_scenario_example_is_a_valid_scenario():
+def test_readme_scenario_examples_are_valid_scenarios():
+    from aircomp_agc.engine.run import check_points
     from aircomp_agc.engine.scenario import parse_scenario
 
     text = (ROOT / "README.md").read_text()
-    (block,) = re.findall(r"```toml\n(.*?)```", text, flags=re.S)
-    scenario = parse_scenario(block)
+    first, second = re.findall(r"```toml\n(.*?)```", text, flags=re.S)
+    scenario = parse_scenario(first)
     assert scenario.experiment == "decoding-error" and scenario.n_points == 2 * 10
+    uplink = parse_scenario(second)
+    assert uplink.figure.x == "power_dbm" and uplink.n_points == 3
+    # Its points pass the experiment's own check too (models built, link budget complete).
+    assert check_points(uplink.experiment_fn(), uplink.points()) == {}
