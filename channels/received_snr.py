@@ -54,8 +54,8 @@ def noise_var_from_reference_snr(snr_db: float, reference_gain: float,
 
     Examples
     --------
-    >>> noise_var_from_reference_snr(10.0, 1e-10)
-    1e-11
+    >>> noise_var_from_reference_snr(20.0, 1e-10)
+    1e-12
     """
     owner = "noise_var_from_reference_snr"
     snr_db = check_real("snr_db", snr_db, owner=owner)
