@@ -122,6 +122,15 @@ def test_digital_multi_antenna_rate_is_maximum_ratio_combining(code):
                                np.log2(1 + np.sum(np.abs(h) ** 2, axis=1) / 0.1), rtol=1e-12)
 
 
+def test_digital_rate_over_subcarriers_is_their_mean(code):
+    h = complex_normal((8, 1, 12, 4), rng=7)  # [batch, rx_ant, device, subcarrier]
+    agg = _digital(code, stragglers=None, threshold=0.0)
+    res = agg.round(_gradients(), batch=8, h=h, rng=0)
+    rate = np.log2(1 + np.abs(h[:, 0]) ** 2 / 0.1).mean(axis=-1)
+    np.testing.assert_allclose(res.plan.rate, rate, rtol=1e-12)
+    np.testing.assert_allclose(res.channel_uses, ((32 * 8 + 64) / rate).sum(1), rtol=1e-12)
+
+
 def test_quantization_part_matches_its_closed_form_by_monte_carlo(code):
     G = _gradients()
     batch = 3000
