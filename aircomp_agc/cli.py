@@ -30,6 +30,8 @@ __all__ = ["COMMANDS", "format_table", "main"]
 PROG = "aircomp-agc"
 EXIT_OK, EXIT_USER, EXIT_INTERRUPTED = 0, 2, 130
 MAX_TABLE_ROWS = 40
+#: Distinct warnings of one category printed after a run (the manifest keeps them all).
+MAX_WARNINGS = 2
 
 
 class UserError(Exception):
@@ -134,8 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{len(result.rows)} points ({result.computed} computed, {result.reused} reused) "
             f"in {result.wall_seconds:.1f} s"
         )
-    for text, count in result.warnings.items():
-        _warn(f"{text} ({count} of {len(result.rows)} points)")
+    _print_warnings(result.warnings, len(result.rows), result.manifest_path)
     print(f"results:  {result.csv_path}")
     print(f"manifest: {result.manifest_path}")
     if not args.no_plot:
@@ -144,6 +145,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         figure = plot_results(result.directory)
         print(f"figure:   {figure}" if figure else "figure:   none (no [figure] and no swept axis)")
     return EXIT_OK
+
+
+def _print_warnings(warnings: dict[str, int], total: int, manifest: Any) -> None:
+    """Each distinct warning with its point count; past :data:`MAX_WARNINGS` of one
+    category (messages that differ only in the values they quote), a count instead."""
+    by_kind: dict[str, list[tuple[str, int]]] = {}
+    for text, count in warnings.items():
+        by_kind.setdefault(text.split(":", 1)[0], []).append((text, count))
+    for kind, items in by_kind.items():
+        for text, count in items[:MAX_WARNINGS]:
+            _warn(f"{text} ({count} of {total} points)")
+        if len(items) > MAX_WARNINGS:
+            _warn(f"... and {len(items) - MAX_WARNINGS} more {kind} warnings with other values "
+                  f"(all in {manifest})")
 
 
 def _check_results_dir(path: str) -> None:

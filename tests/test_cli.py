@@ -330,3 +330,19 @@ def test_tensorflow_start_up_messages_never_reach_the_terminal(workdir):
              if ln.strip() and not re.match(r"\s*tf:\s+\d+%\|", ln)]
     assert lines == [], out.stderr
     assert "2 points (2 computed, 0 reused)" in out.stdout
+
+
+def test_many_similar_warnings_are_summarized(capsys, tmp_path):
+    from aircomp_agc.cli import _print_warnings
+
+    found = {f"LowReceivedSNRWarning: best {-40 - i} dB": 1 for i in range(5)}
+    found["UserWarning: odd"] = 5
+    _print_warnings(found, 5, tmp_path / "manifest.json")
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "aircomp-agc: warning: LowReceivedSNRWarning: best -40 dB (1 of 5 points)",
+        "aircomp-agc: warning: LowReceivedSNRWarning: best -41 dB (1 of 5 points)",
+        "aircomp-agc: warning: ... and 3 more LowReceivedSNRWarning warnings with other "
+        f"values (all in {tmp_path / 'manifest.json'})",
+        "aircomp-agc: warning: UserWarning: odd (5 of 5 points)",
+    ]

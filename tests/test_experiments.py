@@ -193,20 +193,38 @@ def test_gauss_markov_large_scale_and_link_budget_are_reachable():
     np.testing.assert_allclose(out["mse_db"], -70.0, atol=1e-3)  # zero forcing: sigma^2/eta
 
 
-def test_a_transmit_snr_is_refused_where_gains_include_path_loss():
+def test_a_transmit_snr_is_refused_where_gains_include_path_loss_without_a_reference():
     fn = get_experiment("aircomp-mse")
-    for channel in ("sionna-3gpp", {"name": "rayleigh", "large_scale": {
-            "drop": {"r_min_m": 10, "r_max_m": 50}, "path_loss": {"ref_distance_m": 10}}}):
-        with pytest.raises(ExperimentError, match=r"'snr_db'.*means nothing for channel.*"
-                           r"path loss.*Give a link budget"):
-            check_points(fn, [{"channel": channel, "snr_db": 10.0}])
+    channel = {"name": "rayleigh", "large_scale": {
+        "drop": {"r_min_m": 10, "r_max_m": 50}, "path_loss": {"ref_distance_m": 10}}}
+    with pytest.raises(ExperimentError, match=r"'snr_db'.*means nothing for channel 'rayleigh'"
+                       r".*path loss \(large_scale.path_loss\).*Give a link budget"):
+        check_points(fn, [{"channel": channel, "snr_db": 10.0}])
+    check_points(fn, [{"channel": channel, "noise": {"bandwidth_hz": 1e6}, "power_dbm": 20.0}])
+    with pytest.raises(ExperimentError, match="needs the transmit power in the same unit"):
+        check_points(fn, [{"channel": channel, "noise": {"bandwidth_hz": 1e6}}])
+
+
+@pytest.mark.sionna
+def test_with_3gpp_path_loss_snr_db_is_the_received_snr_at_the_cell_edge():
+    # sionna-3gpp defines its reference gain (mean large-scale gain at the cell edge):
+    # every dB of snr_db is a dB of received SNR for every device, and at 10 dB the sum is
+    # far from the MSE = K of a signal lost in noise.
+    fn = get_experiment("aircomp-mse")
+    kw = dict(n_trials=10, channel="sionna-3gpp", n_devices=8, policy="optimal_power")
+    low = fn(rng=np.random.default_rng(1), snr_db=0.0, **kw)
+    high = fn(rng=np.random.default_rng(1), snr_db=10.0, **kw)
+    np.testing.assert_allclose(high["rx_snr_db"] - low["rx_snr_db"], 10.0, atol=1e-9)
+    assert np.all(high["mse_per_device"] < 0.5)
 
 
 def test_every_device_drowned_in_noise_is_warned_about():
     channel = {"name": "rayleigh", "large_scale": {
         "drop": {"r_min_m": 500, "r_max_m": 1000},
         "path_loss": {"exponent": 3.7, "ref_distance_m": 1, "ref_loss_db": 30}}}
-    with pytest.warns(UserWarning, match="every device's received SNR .* is below -10 dB"):
+    from channels.received_snr import LowReceivedSNRWarning
+
+    with pytest.warns(LowReceivedSNRWarning, match="below -10 dB for every device"):
         out = get_experiment("aircomp-mse")(
             rng=np.random.default_rng(7), n_trials=10, channel=channel, n_devices=4,
             noise={"bandwidth_hz": 20e6, "noise_figure_db": 9.0}, power_dbm=0.0)

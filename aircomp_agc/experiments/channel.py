@@ -5,10 +5,12 @@ channel and the policy are each a name or a table with their parameters
 (:mod:`.specs`); what the experiment does with them follows their registry tags:
 
 - a channel tagged ``path_loss`` (or given a ``large_scale`` with a path loss) has gains
-  far from one, so a transmit SNR through a unit-gain channel means nothing: such a point
-  needs a link budget (``noise = { bandwidth_hz, noise_figure_db }`` and ``power_dbm``),
-  and a point where every device's received SNR stays below :data:`LOW_SNR_DB` is
-  warned about;
+  far from one, so a transmit SNR through a unit-gain channel means nothing: there
+  ``snr_db`` is the received SNR at the model's reference gain (``sionna-3gpp``: the cell
+  edge), and models without a reference need a link budget (``noise = { bandwidth_hz,
+  noise_figure_db }`` and ``power_dbm``); a point where every device's received SNR stays
+  below :data:`LOW_SNR_DB` is warned about
+  (:func:`channels.received_snr.check_received_snr`);
 - a channel whose draws have extra axes after the device axis (``extra_axes``, e.g.
   subcarriers) is power-controlled and summed on each of them separately: a trial's MSE
   is the mean over them.
@@ -16,7 +18,6 @@ channel and the policy are each a name or a table with their parameters
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ import numpy as np
 from channels import CHANNELS, aircomp_mse, make_power_control
 from channels._checks import check_int, check_real
 from channels.noise import dbm_to_watt, make_noise_var
+from channels.received_snr import check_received_snr, noise_var_from_reference_snr
 
 from .registry import register_experiment
 from .specs import ModelSpec, build_channel, model_spec
@@ -81,9 +83,12 @@ def _path_loss(spec: ModelSpec, model: Any) -> str:
 def _noise(spec: ModelSpec, model, snr_db, noise, power, power_dbm) -> tuple[float, float]:
     """``(power, noise_var)`` in one unit, from ``snr_db`` or a ``noise`` table.
 
-    A transmit SNR is refused for channels whose gains include path loss: there it would
-    describe a unit-gain channel no device has (MSE = K without a word); a link budget
-    (``noise = { bandwidth_hz, noise_figure_db }`` and the power in W or dBm) is required.
+    With path loss in the gains (tag ``path_loss`` or a ``large_scale.path_loss``) a
+    transmit SNR would describe a unit-gain channel no device has (MSE = K without a word).
+    There ``snr_db`` is the received SNR ``P beta_ref / sigma^2`` of a device at the model's
+    reference gain (``model.reference_gain``; ``sionna-3gpp``: the mean large-scale gain at
+    ``reference_distance_m``, by default the cell edge), and models without one need a
+    link budget (``noise = { bandwidth_hz, noise_figure_db }`` and the power in W or dBm).
     """
     if (snr_db is None) == (noise is None):
         raise ValueError(
@@ -98,13 +103,17 @@ def _noise(spec: ModelSpec, model, snr_db, noise, power, power_dbm) -> tuple[flo
         raise TypeError(f"The 'noise' parameter of {OWNER} must be a table; got {noise!r}.")
     table = {"snr_db": snr_db} if noise is None else dict(noise)
     link_budget = "bandwidth_hz" in table
+    reference = None
     if "snr_db" in table and (why := _path_loss(spec, model)):
-        raise ValueError(
-            f"The 'snr_db' parameter of {OWNER} is a transmit SNR through a unit-gain channel, "
-            f"which means nothing for channel {spec.name!r}: its gains include path loss "
-            f"({why}). Give a link budget instead: noise = {{ bandwidth_hz, noise_figure_db }} "
-            f"and power_dbm (or power in W); got snr_db={table['snr_db']!r}."
-        )
+        reference = getattr(model, "reference_gain", None)
+        if reference is None:
+            raise ValueError(
+                f"The 'snr_db' parameter of {OWNER} is a transmit SNR through a unit-gain "
+                f"channel, which means nothing for channel {spec.name!r}: its gains include "
+                f"path loss ({why}) and it defines no reference gain. Give a link budget "
+                "instead: noise = { bandwidth_hz, noise_figure_db } and power_dbm (or power "
+                f"in W); got snr_db={table['snr_db']!r}."
+            )
     if power_dbm is not None:
         power_w = float(dbm_to_watt(check_real("power_dbm", power_dbm, owner=OWNER)))
     elif power is not None:
@@ -116,6 +125,12 @@ def _noise(spec: ModelSpec, model, snr_db, noise, power, power_dbm) -> tuple[flo
         )
     else:
         power_w = 1.0
+    if reference is not None:  # the SNR of a device at the model's reference gain
+        extra = sorted(set(table) - {"snr_db", "power_w"})
+        if extra:
+            raise ValueError(f"The 'noise' table of {OWNER} with snr_db takes only snr_db "
+                             f"and power_w; got {extra}.")
+        return power_w, noise_var_from_reference_snr(table["snr_db"], reference, power_w)
     if "snr_db" in table:
         table.setdefault("power_w", power_w)
     return power_w, make_noise_var(**table)
@@ -174,8 +189,8 @@ def aircomp_mse_experiment(
     n_devices : int
         Number of devices K.
     snr_db : float
-        Transmit SNR P/sigma^2 in dB (the SNR through a unit-gain channel); channels
-        without path loss only. Exactly one of snr_db and noise.
+        Transmit SNR P/sigma^2 in dB (through a unit-gain channel); with path loss, the
+        received SNR at the model's reference gain. Exactly one of snr_db and noise.
     noise : table
         Receiver noise as channels.noise.make_noise_var takes it: { snr_db },
         { noise_var } or a link budget { bandwidth_hz, noise_figure_db, psd_dbm_hz } (W).
@@ -211,7 +226,7 @@ def aircomp_mse_experiment(
     mse = np.asarray(aircomp_mse(h, pc, setup.noise_var, csi_error_var=csi_error_var,
                                  phase_max=phase_max, method="analytic").mean)
     rx_snr = setup.power * gain2 / setup.noise_var
-    _warn_if_drowned(rx_snr)
+    check_received_snr(gain2, setup.power, setup.noise_var, threshold_db=LOW_SNR_DB, owner=OWNER)
     out = {
         "mse": _per_trial(mse, n_trials),
         # Zero forcing under Rayleigh fading has E[MSE] = sigma^2 E[1/min_k q_k] = infinity
@@ -235,13 +250,3 @@ def _per_trial(values: np.ndarray, n_trials: int) -> np.ndarray:
     return values.reshape(n_trials, -1).mean(axis=1)
 
 
-def _warn_if_drowned(rx_snr: np.ndarray) -> None:
-    best = float(np.max(rx_snr)) if rx_snr.size else 0.0
-    if best < 10.0 ** (LOW_SNR_DB / 10.0):
-        warnings.warn(
-            f"aircomp-mse: every device's received SNR P|h|^2/sigma^2 is below {LOW_SNR_DB:g} dB "
-            "in every draw: the sum is lost in the noise (MSE near K). Check the link budget "
-            "(power_dbm, noise bandwidth_hz and noise_figure_db) against the channel's path "
-            "loss.",
-            stacklevel=2,
-        )
