@@ -229,6 +229,8 @@ def test_format_table_is_compact_and_aligned():
     assert len({len(line) for line in lines}) == 1  # right-aligned numbers: equal widths
     many = format_table(header, rows * 30, max_rows=5)
     assert many.splitlines()[-1] == "... 55 more rows in results.csv"
+    models = format_table(["policy", "n"], [[{"name": "threshold_scheduling", "keep": 16}, 3]])
+    assert models.splitlines()[1].split() == ["threshold_scheduling(keep=16)", "3"]
 
 
 def test_progress_bar_shows_count_and_eta(monkeypatch):

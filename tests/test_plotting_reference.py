@@ -59,3 +59,15 @@ y = "x"
     assert ok.figure.reference == ("x",)
     with pytest.raises(ScenarioError, match="reference"):
         parse_scenario(base + "reference = [1]\n")
+
+
+def test_model_tables_are_labelled_by_name_and_parameters():
+    # How results.csv stores a swept table (JSON text): the legend shows name(params).
+    header = ["policy", "snr", "mse_mean", "mse_ci_low", "mse_ci_high", "mse_n"]
+    table = '{"keep": 16, "name": "threshold_scheduling"}'
+    rows = [[table, 0.0, 1.0, 0.9, 1.1, 5], [table, 10.0, 0.5, 0.4, 0.6, 5],
+            ["optimal_power", 0.0, 0.8, 0.7, 0.9, 5], ["optimal_power", 10.0, 0.3, 0.2, 0.4, 5]]
+    fig = _draw(header, rows, {"x": "snr", "y": ["mse"], "hue": "policy"}, ["policy", "snr"],
+                title_default="t")
+    labels = [c.get_label() for c in fig.axes[0].containers]
+    assert labels == ["policy=threshold_scheduling(keep=16)", "policy=optimal_power"]
