@@ -338,7 +338,7 @@ def _add_describe(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    from ._checks import suggest
+    import difflib
 
     found, names = [], []
     for what, kind in KINDS.items():
@@ -346,9 +346,11 @@ def cmd_describe(args: argparse.Namespace) -> int:
         names += [e.name for e in entries]
         found += [(kind, e) for e in entries if e.name == args.name]
     if not found:
+        close = difflib.get_close_matches(args.name, names, n=3, cutoff=0.5)
+        hint = (" Did you mean " + " or ".join(f"'{c}'" for c in close) + "?") if close else ""
         raise UserError(
             f"no code, channel model, power-control policy, straggler model or experiment "
-            f"is named {args.name!r}.{suggest(args.name, names)} (see 'aircomp-agc list')"
+            f"is named {args.name!r}.{hint} (see 'aircomp-agc list')"
         )
     for i, (kind, entry) in enumerate(found):
         if i:
