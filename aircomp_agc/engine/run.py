@@ -179,9 +179,13 @@ def run_scenario(
     store = ResultsStore(Path(results_dir) / scenario.name, fingerprint=plan.fingerprint)
     finished: dict[str, PointResult] = store.open(resume=resume, force=force)
     todo = [k for k in plan.params if k not in finished]
-    runner, owned = _executor(executor, workers, len(todo))
-    run = _Run(scenario, plan, store, finished, runner, start)
-    run.write_manifest(command)
+    try:
+        runner, owned = _executor(executor, workers, len(todo))
+        run = _Run(scenario, plan, store, finished, runner, start)
+        run.write_manifest(command)
+    except BaseException:
+        store.close()  # releases the folder's lock
+        raise
     bar = Progress(len(plan.params), initial=run.reused, description=scenario.name,
                    enabled=progress)
     results = None
