@@ -281,6 +281,11 @@ def test_storage_frontier_families_by_tags_and_tables():
         check_points(fn, [{**base, "family": "crc"}])
     with pytest.raises(ExperimentError, match=r"'epsilon'.*\(0, 1\); got 1.0"):
         check_points(fn, [{**base, "family": "bgc", "epsilon": 1.0}])
+    # Too few trials for a randomized family: said before computing, naming [trials].
+    with pytest.raises(ExperimentError, match=r"\[trials\] n, or a batch of it: 10.*fresh "
+                       r"code every batch_size = 50"):
+        check_points(fn, [{**base, "family": "bgc"}], n_trials=10)
+    check_points(fn, [{**base, "family": "approx-frc"}], n_trials=10)  # deterministic: fine
 
 
 # ------------------------------------------------------------------------- rejected points

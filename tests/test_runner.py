@@ -84,6 +84,8 @@ def test_rule_validation_and_spec_conversion():
     adaptive = StoppingRule.from_spec(Spec())
     assert adaptive.mode == "precision"
     assert [adaptive.batch_size(d) for d in (0, 50, 100, 130)] == [50, 50, 30, 0]
+    assert adaptive.smallest_batch() == 30 and rule.smallest_batch() == 100
+    assert StoppingRule(n=600, batch=300).smallest_batch() == 300
 
 
 def _manual_samples(params, sizes, metric="x", fn=cheap):

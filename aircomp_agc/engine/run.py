@@ -230,7 +230,8 @@ class _Plan:
     def of(cls, scenario: Any) -> _Plan:
         rule = StoppingRule.from_spec(scenario.trials)
         points = scenario.points()
-        check_warnings = check_points(scenario.experiment_fn(), points)
+        check_warnings = check_points(scenario.experiment_fn(), points,
+                                      n_trials=rule.smallest_batch())
         keys = [scenario.point_key(p) for p in points]
         identity = {
             "experiment": scenario.experiment,
@@ -369,11 +370,13 @@ def _check_figure_metrics(scenario: Any, res: PointResult) -> None:
         raise ExperimentError(str(exc)) from None
 
 
-def check_points(fn: Any, points: Sequence[dict[str, Any]]) -> dict[str, int]:
+def check_points(fn: Any, points: Sequence[dict[str, Any]], *,
+                 n_trials: int | None = None) -> dict[str, int]:
     """Run the experiment's parameter check (``fn.check``) on every point, before any work.
 
     The check receives the experiment's full keyword arguments: the point's values over the
-    experiment's own defaults (so defaults are declared once, on the experiment). When it
+    experiment's own defaults (so defaults are declared once, on the experiment), and
+    ``n_trials`` (the fewest trials one call will get) when it takes that keyword. When it
     returns the parameters a point really uses, two points with the same return would
     compute the same thing (they differ only in parameters the model ignores): refused.
 
@@ -396,6 +399,8 @@ def check_points(fn: Any, points: Sequence[dict[str, Any]]) -> dict[str, int]:
         for name, prm in inspect.signature(fn).parameters.items()
         if prm.default is not prm.empty and name not in RESERVED_PARAMETERS
     }
+    if n_trials is not None and "n_trials" in inspect.signature(check).parameters:
+        defaults["n_trials"] = n_trials
     seen: dict[str, dict[str, Any]] = {}
     counts: dict[str, int] = {}
     for params in points:

@@ -138,6 +138,12 @@ class StoppingRule:
             return min(self.batch or self.n, self.n - done)
         return min(self.batch or self.min, self.max - done)
 
+    def smallest_batch(self) -> int:
+        """The fewest trials any experiment call of this rule can get (a clipped last batch)."""
+        total, size = (self.n, self.batch or self.n) if self.n is not None else (
+            self.max, self.batch or self.min)
+        return min(size, total % size or size)
+
     def as_dict(self) -> dict[str, Any]:
         """The rule as plain JSON-able values (what the manifest and fingerprint record)."""
         fixed = ("n", "batch")

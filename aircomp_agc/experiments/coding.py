@@ -276,11 +276,20 @@ def _frontier_family(family: Any, n: int, owner: str) -> ModelSpec:
 
 
 def _check_storage_frontier(
-    *, family, n, s, stragglers, epsilon, method, confidence, batch_size
+    *, family, n, s, stragglers, epsilon, method, confidence, batch_size, n_trials=None
 ) -> None:
     owner = "experiment 'storage-frontier'"
     n = check_int("n", n, low=2, owner=owner)
-    _frontier_family(family, n, owner)
+    spec = _frontier_family(family, n, owner)
+    batch_size = check_int("batch_size", batch_size, low=2, owner=owner)
+    if (n_trials is not None and CODES.tags(spec.name).get("randomized")
+            and n_trials <= batch_size):
+        raise ValueError(
+            f"The trials of {owner} ([trials] n, or a batch of it: {n_trials}) are the "
+            f"straggler sets per row weight; the randomized family {spec.name!r} draws a "
+            f"fresh code every batch_size = {batch_size} of them and needs at least 2 codes: "
+            f"give more trials than batch_size, or a smaller batch_size."
+        )
     s = check_int("s", s, low=1, high=n - 1, owner=owner)
     model, _, _ = _stragglers(stragglers, s, owner)
     model.sample(1, n, rng=0)  # the model's own rules for this n (validation only)
@@ -289,7 +298,6 @@ def _check_storage_frontier(
     check_choice("method", method, METHODS, owner=owner)
     check_real("confidence", confidence, low=0.0, high=1.0, low_open=True, high_open=True,
                owner=owner)
-    check_int("batch_size", batch_size, low=2, owner=owner)
 
 
 FRONTIER_OUTPUTS = {

@@ -99,10 +99,11 @@ def register_experiment(
         experiment cannot run with (ranges, names, combinations), and warning
         (``warnings.warn``) about legal but odd ones. The engine calls it on every sweep
         point before computing anything, with the experiment's full keyword arguments (its
-        defaults filled in, ``rng`` and ``n_trials`` left out). It may return the
-        parameters the point really uses (the others ignored): two points with equal
-        returns would compute the same thing, and the engine refuses such a sweep. Stored
-        as ``fn.check``.
+        defaults filled in, ``rng`` left out; ``n_trials``, the fewest trials one call
+        will get, only if the check takes that keyword). It may return the parameters the
+        point really uses (the others ignored): two points with equal returns would
+        compute the same thing, and the engine refuses such a sweep. Stored as
+        ``fn.check``.
     outputs : mapping of str to {"trial", "scalar"}, optional
         Every metric the experiment may return, with its kind. Stored as ``fn.outputs``;
         the engine checks scenarios' figures and ``trials.metric`` against it before
