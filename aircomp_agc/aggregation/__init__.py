@@ -15,14 +15,7 @@ neither imports it.
 
 from .boxqp import BoxQPResult, solve_box_qp
 from .compress import CommonSupportTopK, CompressedRoundResult, PerDeviceTopK
-from .digital import (
-    DigitalAggregation,
-    DigitalPlan,
-    DigitalRoundResult,
-    payload_bits,
-    quantization_variance,
-    stochastic_quantize,
-)
+from .digital import DigitalAggregation, DigitalPlan, DigitalRoundResult
 from .error import PART_NAMES, conditional_error, quadratic_form, split_error
 from .joint import correlation_aware_allocation, joint_allocation
 from .messages import (
@@ -35,7 +28,9 @@ from .messages import (
 )
 from .plan import Allocation, PlanContext, RoundPlan
 from .policies import AGGREGATION_POLICIES, AllocationPolicy, register_policy, resolve_policy
-from .round import CodedAirComp, ExpectedError, RoundResult
+from .quantize import payload_bits, quantization_variance, stochastic_quantize
+from .result import ErrorViews, ExpectedError, RoundResult
+from .round import CodedAirComp
 from .stateful import StatefulAggregator
 
 __all__ = [
@@ -45,6 +40,7 @@ __all__ = [
     "BoxQPResult",
     "AllocationPolicy",
     "CodedAirComp",
+    "ErrorViews",
     "ExpectedError",
     "GradientModel",
     "OnlineGradientModel",

@@ -17,7 +17,6 @@ gradients, ``beta^T G + n`` with ``beta = B^T (r / s)``, which the apply step us
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,155 +31,17 @@ from channels.beamforming import (
 from channels.impairments import draw_phase_offsets, true_channel_from_estimate
 from channels.noise import noise_var_from_snr_db
 
-from .._checks import Estimate, check_int, check_real, mean_ci, resolve_rng
+from .._checks import check_int, check_real, mean_ci, resolve_rng
 from ..coding import Code, StragglerModel, make_stragglers
-from .error import conditional_error, split_error
+from .error import conditional_error
 from .messages import GradientModel, OnlineGradientModel, check_gradients, encode, normalize
 from .plan import PlanContext, RoundPlan, coefficient_vectors
 from .policies import resolve_policy
+from .result import ExpectedError, RoundResult
 
-__all__ = ["CodedAirComp", "ExpectedError", "RoundResult"]
+__all__ = ["CodedAirComp"]
 
 BEAMFORMERS = ("eigen", "mrc", "maxmin")
-
-
-@dataclass(frozen=True)
-class RoundResult:
-    """One batch of coded over-the-air rounds.
-
-    Attributes
-    ----------
-    estimate : float [batch, D]
-        The receiver's estimate of ``sum_j g_j``.
-    exact : float [batch, D]
-        ``sum_j g_j``.
-    error_parts : dict of float [batch, D]
-        ``"coding"`` ``(c - 1)^T G``, ``"misalignment"`` ``(beta - c)^T G`` (power limits,
-        CSI and phase errors), ``"noise"``; they add up to ``estimate - exact``.
-    plan : RoundPlan
-        Responders, decoder weights, powers, ``eta`` (see :class:`RoundPlan`).
-    """
-
-    estimate: np.ndarray
-    exact: np.ndarray
-    error_parts: dict[str, np.ndarray]
-    plan: RoundPlan
-
-    # ----------------------------------------------------------------- plan views
-    @property
-    def responders(self) -> np.ndarray:
-        """bool [batch, n] (``[batch, F, n]`` per subcarrier): devices that transmitted."""
-        return self.plan.responders
-
-    @property
-    def decoder_weights(self) -> np.ndarray:
-        """float [batch, n]: ``a_i``, zero off the responders."""
-        return self.plan.decoder_weights
-
-    @property
-    def gain2(self) -> np.ndarray:
-        return self.plan.gain2
-
-    @property
-    def power(self) -> np.ndarray:
-        return self.plan.power
-
-    @property
-    def eta(self) -> np.ndarray:
-        return self.plan.eta
-
-    @property
-    def channel_uses(self) -> int:
-        """Complex channel uses of the round: one per real coordinate (``D``)."""
-        return int(self.estimate.shape[-1])
-
-    # ----------------------------------------------------------------- error views
-    @property
-    def error(self) -> np.ndarray:
-        """``estimate - exact``, [batch, D]."""
-        return self.estimate - self.exact
-
-    @property
-    def squared_error(self) -> np.ndarray:
-        """``||estimate - exact||^2`` summed over coordinates, [batch]."""
-        return np.sum(self.error**2, axis=-1)
-
-    @property
-    def normalized_error(self) -> np.ndarray:
-        """``||estimate - exact||^2 / ||exact||^2``, [batch]."""
-        return self.squared_error / np.sum(self.exact**2, axis=-1)
-
-    @property
-    def part_energies(self) -> dict[str, np.ndarray]:
-        """``||part||^2`` and cross terms ``2 <p, q>`` (keys ``"p*q"``), [batch] each.
-
-        They add up to :attr:`squared_error` (to round-off).
-        """
-        return split_error(self.error_parts)
-
-    @property
-    def scale(self) -> np.ndarray:
-        """``<estimate, exact> / ||exact||^2``, [batch]: 1 for an unbiased length."""
-        return np.sum(self.estimate * self.exact, -1) / np.sum(self.exact**2, -1)
-
-    @property
-    def cosine(self) -> np.ndarray:
-        """Cosine between estimate and exact sum, [batch] (direction error)."""
-        num = np.sum(self.estimate * self.exact, -1)
-        den = np.linalg.norm(self.estimate, axis=-1) * np.linalg.norm(self.exact, axis=-1)
-        return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-
-
-@dataclass(frozen=True)
-class ExpectedError:
-    """``E||estimate - exact||^2`` of one round, averaged over channel and straggler draws.
-
-    Attributes
-    ----------
-    total : Estimate
-        Sum over the ``D`` coordinates (the mean of :attr:`RoundResult.squared_error`).
-    parts : dict of Estimate
-        ``coding``, ``misalignment``, ``noise`` and the cross term
-        ``coding*misalignment``; their means add up to ``total.mean``.
-    exact_energy : float
-        ``||sum_j g_j||^2`` (given gradients) or its expectation under a model.
-    dim : int
-        ``D``.
-    n_transmitting : float
-        Mean number of devices that transmitted.
-    """
-
-    total: Estimate
-    parts: dict[str, Estimate]
-    exact_energy: float
-    dim: int
-    n_transmitting: float = float("nan")
-    info: dict = field(default_factory=dict)
-
-    @property
-    def mean(self) -> float:
-        return float(self.total.mean)
-
-    @property
-    def ci_low(self) -> float:
-        return float(self.total.ci_low)
-
-    @property
-    def ci_high(self) -> float:
-        return float(self.total.ci_high)
-
-    @property
-    def normalized(self) -> float:
-        """``E||err||^2 / ||sum_j g_j||^2``."""
-        return self.mean / self.exact_energy
-
-    @property
-    def per_coordinate(self) -> float:
-        """``E||err||^2 / D``."""
-        return self.mean / self.dim
-
-    def part_means(self) -> dict[str, float]:
-        return {k: float(v.mean) for k, v in self.parts.items()}
 
 
 class CodedAirComp:
