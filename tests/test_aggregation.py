@@ -190,6 +190,7 @@ def test_batched_gradients(code):
         ({"snr_db": 10.0}, "Exactly one of"),
         ({"power": -1.0}, "'power' parameter"),
         ({"power_control": "optimal_powr"}, "Did you mean 'optimal_power'"),
+        ({"n_devices": 20}, "has 30 workers but n_devices=20"),
     ],
 )
 def test_bad_configuration_is_one_line_error(code, kwargs, match):

@@ -83,6 +83,8 @@ class CodedAirComp:
     beamformer : {"eigen", "mrc", "maxmin"}
         Receive beamformer for ``n_rx_ant > 1``, computed on the known channels of the
         compute responders.
+    n_devices : int, optional
+        Devices on the air; when given it must equal the code's worker count.
     gradient_model : GradientModel or OnlineGradientModel, optional
         Second moments the correlation-aware policies use instead of the oracle Gram
         matrix of the gradients they are given; an :class:`OnlineGradientModel` is
@@ -107,11 +109,17 @@ class CodedAirComp:
         n_rx_ant: int = 1,
         beamformer: str = "eigen",
         gradient_model: GradientModel | None = None,
+        n_devices: int | None = None,
     ) -> None:
         owner = "CodedAirComp"
         if not isinstance(code, Code):
             raise TypeError(f"The 'code' parameter of {owner} must be a Code (make_code(...)); "
                             f"got {type(code).__name__}.")
+        if n_devices is not None and check_int("n_devices", n_devices, low=1,
+                                               owner=owner) != code.n_workers:
+            raise ValueError(f"The 'code' parameter of {owner} has {code.n_workers} workers but "
+                             f"n_devices={n_devices} devices are on the air; every worker is "
+                             "one device.")
         self.code = code
         self.n = code.n_workers
         self.channel = make_channel(channel) if isinstance(channel, str) else channel
