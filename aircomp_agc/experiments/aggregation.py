@@ -30,10 +30,13 @@ def _code_kwargs(code: str, n: int, row_weight: int, s: int) -> dict:
 
 
 def _check(*, code, n, row_weight, s, stragglers, p, channel, policy, snr_db, power,
-           threshold, decoder, heterogeneity, dim, csi_error_var, phase_max) -> None:
+           threshold, decoder, heterogeneity, dim, csi_error_var, phase_max,
+           instance_seed) -> None:
     owner = "experiment 'coded-aircomp'"
     n = check_int("n", n, low=2, owner=owner)
     check_int("dim", dim, low=1, owner=owner)
+    if instance_seed is not None:
+        check_int("instance_seed", instance_seed, low=0, owner=owner)
     check_real("heterogeneity", heterogeneity, low=0.0, high=1.0, owner=owner)
     check_int("s", s, low=0, high=n - 1, owner=owner)
     check_real("p", p, low=0.0, high=1.0, high_open=True, owner=owner)
@@ -86,6 +89,7 @@ def coded_aircomp_experiment(
     dim: int = 100,
     csi_error_var: float = 0.0,
     phase_max: float = 0.0,
+    instance_seed: int | None = 0,
 ) -> dict:
     """Normalized error ``E_noise||Ghat - G||^2 / ||G||^2`` per straggler/channel draw.
 
@@ -96,7 +100,10 @@ def coded_aircomp_experiment(
     matrix ``G G^T``; their ``-model`` variants only its two-number model. ``stragglers``:
     ``"fixed"`` (``s`` of ``n``), ``"bernoulli"``
     (probability ``p``) or ``"none"``. ``snr_db``: transmit SNR ``P / sigma^2`` at unit
-    channel gain.
+    channel gain. ``instance_seed`` fixes the code draw and the partition gradients across
+    the points of a sweep (common random numbers, so curves compare like with like); only
+    the straggler, channel and noise draws come from the point's own stream. ``None``
+    draws them from the point's stream too.
 
     Returns
     -------
@@ -107,6 +114,8 @@ def coded_aircomp_experiment(
         transmit powers).
     """
     g_code, g_grad, g_plan = rng.spawn(3)
+    if instance_seed is not None:
+        g_code, g_grad = np.random.default_rng(instance_seed).spawn(2)
     G = GradientModel.from_ratio(heterogeneity, energy=float(dim), dim=dim).sample(n, rng=g_grad)
     agg = _build(code=code, n=n, row_weight=row_weight, s=s, stragglers=stragglers, p=p,
                  channel=channel, policy=policy, snr_db=snr_db, power=power,
