@@ -273,6 +273,7 @@ def normal_system(B: sp.csr_matrix) -> NormalSystem:
     keep the result per code.
     """
     G = np.asarray((B @ B.T).toarray(), dtype=np.float64)
+    G = (G + G.T) / 2  # exactly symmetric (sparse products may round G_ij and G_ji apart)
     r = np.asarray(B.sum(axis=1), dtype=np.float64).ravel()
     with _single_thread_blas():  # threaded OpenBLAS is slower here too (measured, n = 200)
         mu, V = np.linalg.eigh(G)
@@ -280,12 +281,15 @@ def normal_system(B: sp.csr_matrix) -> NormalSystem:
         null = mu < _GRAM_RCOND * lift
         N = np.ascontiguousarray(V[:, null])
         null_lift = lift - mu[null]
-        lifted = G + (N * null_lift) @ N.T if null.any() else G
+        lifted = G
+        if null.any():
+            lifted = G + (N * null_lift) @ N.T
+            lifted = (lifted + lifted.T) / 2
         H = (V / np.where(null, lift, mu)) @ V.T
     return NormalSystem(
         gram=G,
         rhs=r,
-        lifted=(lifted + lifted.T) / 2,
+        lifted=lifted,
         inverse=(H + H.T) / 2,
         null=N,
         null_lift=null_lift,
@@ -361,7 +365,11 @@ def normal_vectors(
     def work(rows: np.ndarray) -> None:
         out[rows], converged[rows] = _normal_chunk(system, mask[rows])
 
-    system.padded("inverse"), system.padded("lifted")  # built once, before any thread reads
+    # The padded matrices the chunks gather from, built once before any thread reads them.
+    if split:
+        system.padded("inverse")
+    if split < batch:
+        system.padded("lifted")
     if threads is None:
         threads = NORMAL_THREADS if NORMAL_THREADS is not None else _usable_cores()
     threads = max(1, min(int(threads), len(chunks)))
