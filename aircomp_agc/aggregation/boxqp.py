@@ -382,10 +382,25 @@ def _solve_chunk(M, q, lo, hi, u, tol, max_iter):
         gain = dh[rk, best]
         take = live & (~done | (gain <= 0.0))
         tk = take[:, None]
-        y[blk] = np.where(tk, cand[rk, :, best], ya)
-        g[blk] = np.where(tk, ga + Msteps[rk, :, best], ga)
+        y_new = np.where(tk, cand[rk, :, best], ya)
+        g_new = np.where(tk, ga + Msteps[rk, :, best], ga)
+        y[blk], g[blk] = y_new, g_new
         added = added[rk, :, best] & tk
         work[blk] = wa | added
+
+        # a full step minimizes the model on its face, so the next decrement is at most
+        # |g_F|^2 / (2 ridge) (the reduced system is >= ridge I): certify rows right away
+        post = full & take & ~done
+        if np.any(post):
+            wrong = wa & ~fa & (((y_new == la) & (g_new < 0)) | ((y_new == ha) & (g_new > 0)))
+            with np.errstate(invalid="ignore"):
+                violation = np.sum(
+                    np.where(wrong & (g_new != 0), np.abs(g_new) * (ha - la), 0.0), axis=1)
+            bound = 0.5 * np.sum(np.where(free, g_new, 0.0) ** 2, axis=1) / _RIDGE
+            uMu = np.sum(y_new * (g_new + qa), axis=1)
+            scale = 0.5 * np.abs(uMu) + np.abs(np.sum(qa * y_new, axis=1))
+            certified = post & (bound + violation <= tol * scale)
+            done = done | certified
 
         progress = take & (gain < 0.0)
         n_rel = np.sum(released, axis=1)
