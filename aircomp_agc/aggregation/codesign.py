@@ -510,7 +510,10 @@ def codesign(
         tag: ``row_weight=w``, or ``s = w - 1`` for exact codes (storage ``s + 1``); codes
         without a storage parameter are built once. Constructions that refuse a row weight
         (e.g. ``frc`` needs ``s + 1`` to divide ``n``) are listed in
-        :attr:`CodesignResult.skipped`. Code objects are taken as they are.
+        :attr:`CodesignResult.skipped`. Code objects are taken as they are. A randomized
+        code is drawn once per (name, row weight), seeded from ``rng``: the surface and its
+        intervals are conditional on that draw (pass several Code objects to compare
+        draws).
     row_weights : ints >= 1
     thresholds : floats >= 0
         Truncation thresholds on the known ``|h_i|^2``.
