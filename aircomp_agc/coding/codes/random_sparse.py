@@ -10,9 +10,11 @@ vectorized over rows):
   symmetry of the construction gives the exact identity
 
   .. math:: \mathbb{E}[\mathrm{err}] = 1 - \mathbb{E}[\operatorname{rank} B_T] / k
-            \;\ge\; 1 - |T| / k = s / n \quad (k = n),
+            \;\ge\; \max(0,\, 1 - |T| / k) \quad (= s / n \text{ for } k = n),
 
-  for any straggler set drawn independently of ``B`` (see :func:`signed_sparse_expected_error`).
+  for any straggler set drawn independently of ``B`` (see :func:`signed_sparse_expected_error`);
+  the floor is reached once ``B_T`` has full rank ``min(|T|, k)`` (measured at n = 40,
+  s = 10, row weight 8: 0.505 for k = 60, 0.750 for k = 120, 0 for k = 30).
   The random signs make the all-ones vector look like a random sign vector to the rows,
   so the least-squares fit captures only ``rank(B_T) / k`` of it on average, whatever the
   row weight. Use ``bgc`` (0/1 entries) for an approximate code whose error does decay.
@@ -149,8 +151,8 @@ def signed_sparse(
     ``a = argmin ||B_T^T a - 1||``.
 
     The source text's claim ``E[err] <= O(1 / ((n - s) rho))`` is false for ``s > 0``:
-    ``E[err] = 1 - E[rank B_T] / k >= s / n`` (``k = n``) for every row weight, see the
-    module docstring and :func:`signed_sparse_expected_error`.
+    ``E[err] = 1 - E[rank B_T] / k >= max(0, 1 - (n - s) / k)`` (``s / n`` for ``k = n``)
+    for every row weight, see the module docstring and :func:`signed_sparse_expected_error`.
 
     Parameters
     ----------
