@@ -267,7 +267,8 @@ def _newton_step(M, g, free):
         valid = np.arange(m) < nf[rows, None]
         lin = (rows * (n * n))[:, None, None] + idx[:, :, None] * n + idx[:, None, :]
         H = np.take(M, lin)  # M is C-contiguous: a flat gather
-        H = np.where(valid[:, :, None] & valid[:, None, :], H, 0.0)
+        # padding rows become unit rows (d = 0 there); their columns then do not matter
+        H *= valid[:, :, None]
         diag = np.arange(m)
         H[:, diag, diag] = np.where(valid, 1.0 + _RIDGE, 1.0)
         rhs = np.where(valid, -g[rows[:, None], idx], 0.0)
