@@ -31,8 +31,8 @@ search, vectorized over the batch (loops run over iterations, never over rows).
 * Variables leave ``W`` when their multiplier has the wrong sign (gradient pointing into the
   box): at first eagerly, every iteration (except bounds the last step has just reached);
   a row whose release is followed by no decrease falls back to releasing only at a subspace
-  minimum (after a full Newton step), and then to one variable at a time, the classical rule
-  that cannot cycle.
+  minimum (after a full Newton step), and then to one variable at a time (the classical,
+  anti-cycling rule).
 
 Objective changes are computed from the gradient (``g^T s + s^T M s / 2``), never by
 subtracting two objective values, so comparisons stay meaningful when ``f`` is large and the
@@ -40,8 +40,11 @@ change tiny. A row stops when the Newton decrement on the free set plus the firs
 on what the wrong-signed multipliers can still gain (by convexity
 ``f(u) - f* <= g^T (u - u*)``, each term at most ``|g_i| (hi_i - lo_i)``) is at most ``tol``
 times the objective's scale ``|u^T M u| + 2 |q^T u|`` at that point: a KKT test in objective
-units. Finished rows leave the batch. Rows are processed in chunks that fit in cache, with
-BLAS limited to one thread (multi-threaded LAPACK is far slower on stacks of small systems).
+units. After a full Newton step the next decrement is at most ``|g_F|^2 / ridge`` (the reduced
+system is ``>= ridge I``), which certifies most rows without a confirming solve. Finished rows
+leave the batch. Rows are processed in chunks of about 8 MB of ``M``,
+with BLAS limited to one thread (multi-threaded LAPACK is far slower on stacks of small
+systems).
 
 Coordinates whose row and column of ``M`` are exactly zero are linear and separable; they go
 straight to the bound that the sign of ``q_i`` selects. A problem that is unbounded below (an
@@ -83,7 +86,7 @@ class BoxQPResult:
         x: [..., n] minimizers (within the box; a minimizer where it is not unique).
         objective: [...] ``x^T M x - 2 q^T x``.
         converged: [...] bool, the KKT test of :func:`solve_box_qp` passed.
-        iterations: the most projected-Newton iterations any problem took.
+        iterations: the most iterations any problem took (each one batched Newton solve).
     """
 
     x: np.ndarray
@@ -368,8 +371,8 @@ def _solve_chunk(M, q, lo, hi, u, tol, max_iter):
         full = alpha >= 1.0
         hit = free & ~full[:, None] & (ratio <= alpha[:, None])
         y_t = np.where(hit, np.where(d > 0, ha, la), np.clip(ya + alpha[:, None] * d, la, ha))
-        # candidates 1...: the projection arc P(y + a d), a = 1, 1/2, 1/4, ... (where the
-        # full step is infeasible); the variables it clips join the set
+        # candidates 1...: points P(y + a d) of the projection arc, a in _ARC (where the
+        # full step is infeasible); the variables they clip join the set
         trial = ya[..., None] + np.where(full[:, None], 0.0, d)[..., None] * _ARC
         cand = np.concatenate(
             [y_t[..., None], np.clip(trial, la[..., None], ha[..., None])], axis=-1)
