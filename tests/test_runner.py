@@ -50,6 +50,16 @@ def test_summarize_closed_form():
         summarize(np.zeros((2, 2)))
 
 
+def test_summarize_is_the_shared_mean_ci_bit_for_bit():
+    from aircomp_agc._checks import mean_ci
+
+    rng = np.random.default_rng(4)
+    for n in (2, 3, 17, 1000, 12_345):
+        for x in (rng.normal(3.0, 2.0, n), rng.exponential(1e-6, n), np.full(n, 0.25)):
+            assert summarize(x) == mean_ci(x)  # every field, exactly
+            assert summarize(x, 0.99) == mean_ci(x, 0.99)
+
+
 def test_confidence_interval_covers_95_percent():
     # 4000 intervals of n=12 normal samples: coverage 0.95, binomial sd 0.0034; tolerance 4 sd.
     rng = np.random.default_rng(11)
