@@ -139,7 +139,8 @@ def check_real(
 
 def suggest(value: str, choices: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest choices, or an empty string."""
-    close = difflib.get_close_matches(str(value), list(choices), n=3, cutoff=0.5)
+    names = [c for c in choices if isinstance(c, str)]
+    close = difflib.get_close_matches(str(value), names, n=3, cutoff=0.5)
     if not close:
         return ""
     return " Did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
@@ -543,7 +544,7 @@ class Registry(Generic[T]):
                 f"The {self.kind} {name!r} requires the parameter(s) "
                 f"{', '.join(repr(m) for m in missing)}; got "
                 f"{', '.join(repr(k) for k in sorted(out)) or 'none'}. Accepted: "
-                f"{', '.join(str(p) for p in accepted)}."
+                f"{', '.join(p.name for p in accepted)}."
             )
         return out
 
