@@ -571,19 +571,23 @@ def _check_topk(*, transport, fraction, problem, dataset, partition, alpha, reg,
     return used
 
 
-@functools.lru_cache(maxsize=8)
-def _partition_gradients(problem: str, dataset: str, n: int, partition: str, alpha: float,
-                         reg: float, data_seed: int, iterate: int) -> tuple[np.ndarray, ...]:
-    """Partition gradients at ``w_{t-1}`` and ``w_t`` of exact gradient descent from 0.
-
-    Step ``1/L``; the problem is :func:`aircomp_agc.learning.make_problem` with
-    ``rng=data_seed``. Cached per process: building the problem solves it to optimality
-    (seconds for softmax regression), and every point of a sweep shares it.
-    """
+@functools.lru_cache(maxsize=4)
+def _problem(problem: str, dataset: str, n: int, partition: str, alpha: float, reg: float,
+             data_seed: int):
+    """:func:`aircomp_agc.learning.make_problem` with ``rng=data_seed``, cached per process
+    (building it solves it to optimality: seconds for softmax regression)."""
     from ..learning import make_problem
 
-    prob = make_problem(problem, dataset=dataset or None, n_partitions=n, partition=partition,
+    return make_problem(problem, dataset=dataset or None, n_partitions=n, partition=partition,
                         alpha=alpha, reg=reg, rng=data_seed)
+
+
+@functools.lru_cache(maxsize=16)
+def _partition_gradients(problem: str, dataset: str, n: int, partition: str, alpha: float,
+                         reg: float, data_seed: int, iterate: int) -> tuple[np.ndarray, ...]:
+    """Partition gradients at ``w_{t-1}`` and ``w_t`` of exact gradient descent from 0 with
+    step ``1/L`` (read-only arrays, shared by every point of a sweep in this process)."""
+    prob = _problem(problem, dataset, n, partition, alpha, reg, data_seed)
     w = np.zeros(prob.dim)
     prev = w
     for _ in range(iterate):
