@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from channels import CHANNELS, aircomp_mse, make_power_control
-from channels._checks import check_int, check_real
 from channels.noise import dbm_to_watt, make_noise_var
 from channels.received_snr import check_received_snr, noise_var_from_reference_snr
 
+from .._checks import check_int, check_real
 from .registry import register_experiment
 from .specs import ModelSpec, build_channel, model_spec
 
