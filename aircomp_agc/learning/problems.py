@@ -107,7 +107,31 @@ class LinearProblem(Problem):
         self.mu = float((eig[0] if kind == "ridge" else 0.0) + self.reg)
         if kind == "softmax":
             self._onehot = np.eye(self.n_outputs)[self.y]
-        self.w_star, self.f_star, self.f_star_tol = self._solve()
+        self._indptr = self._indices = None
+        self._optimum: tuple[np.ndarray, float, float] | None = None
+
+    # ----------------------------------------------------------------- optimum (lazy)
+    def _solved(self) -> tuple[np.ndarray, float, float]:
+        """``(w*, F*, tol)``, solved on first use: large problems that never need the
+        optimum (benchmarks, training without suboptimality) skip the solve."""
+        if self._optimum is None:
+            self._optimum = self._solve()
+        return self._optimum
+
+    @property
+    def w_star(self) -> np.ndarray:
+        """The minimizer ``w*``."""
+        return self._solved()[0]
+
+    @property
+    def f_star(self) -> float:
+        """``F* = F(w*)``."""
+        return self._solved()[1]
+
+    @property
+    def f_star_tol(self) -> float:
+        """Bound on ``F(w_hat) - F*`` from the final gradient, ``||grad F||^2 / (2 mu)``."""
+        return self._solved()[2]
 
     # ----------------------------------------------------------------- model maths
     def _w(self, w) -> np.ndarray:
@@ -191,17 +215,26 @@ class LinearProblem(Problem):
             z = self._scores(self.X, W)
             reg = self.reg * (self.sizes / self.n_samples)[None, :, None] * W[:, None, :]
         r = self._residual(z).reshape(R, self.n_samples, self.n_outputs)
-        # Row (rep, partition, output) of a sparse [R k C, N] matrix holds r_i on the
-        # partition's samples; one product with X sums x_i r_i per partition.
-        C = self.n_outputs
-        rows = (np.arange(R)[:, None, None] * k + self.assignment[None, :, None]) * C \
-            + np.arange(C)[None, None, :]
-        cols = np.broadcast_to(np.arange(self.n_samples)[None, :, None], rows.shape)
-        P = sp.csr_matrix((r.ravel(), (rows.ravel(), cols.ravel())), shape=(R * k * C,
-                                                                              self.n_samples))
-        G = np.asarray(P @ self.X).reshape(R, k, C, self.n_features)
-        G = np.swapaxes(G, -1, -2).reshape(R, k, self.dim) / self.n_samples + reg
+        G = self._segment_sums(r).reshape(R, k, self.dim) / self.n_samples + reg
         return G[0] if squeeze else G
+
+    def _segment_sums(self, r: np.ndarray) -> np.ndarray:
+        """``sum_{i in j} x_i r_i^T`` per repetition and partition: [R, k, d, C].
+
+        The samples are stored sorted by partition, so row ``(rep, output, partition)`` of
+        a sparse ``[R C k, N]`` matrix holds ``r_i`` on one contiguous run of samples: the
+        CSR arrays are written directly (no COO sort) and one sparse-dense product with
+        ``X`` does every sum in a single pass over the data.
+        """
+        R, N, C = r.shape
+        k = self.n_partitions
+        if self._indptr is None or self._indptr.size != R * C * k + 1:
+            self._indptr = np.concatenate([[0], np.cumsum(np.tile(self.sizes, R * C))])
+            self._indices = np.tile(np.arange(N, dtype=self._indptr.dtype), R * C)
+        P = sp.csr_matrix((np.ascontiguousarray(np.moveaxis(r, -1, 1)).ravel(), self._indices,
+                           self._indptr), shape=(R * C * k, N))
+        G = np.asarray(P @ self.X).reshape(R, C, k, self.n_features)
+        return np.moveaxis(G, 1, -1)
 
     def minibatch_partition_gradients(self, w, batch_size: int, *, rng=None) -> np.ndarray:
         """Unbiased mini-batch estimates of the partition gradients, [R, k, dim].
