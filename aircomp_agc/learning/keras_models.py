@@ -6,8 +6,8 @@ loop and the aggregators treat every problem alike. The training loss is
 .. math:: F(w) = \\frac1N \\sum_i \\mathrm{CE}(f_w(x_i), y_i) + \\frac{\\lambda}{2}\\|w\\|^2,
 
 split into partition losses as for the linear problems (:mod:`.problems`); per-partition
-gradients come from one batched Jacobian of the ``k`` partition losses
-(``GradientTape.jacobian`` with ``pfor``), not a Python loop over partitions.
+gradients are segment sums of per-sample gradients computed in one vectorized pass
+(``tf.vectorized_map``), not a Python loop over partitions.
 
 Non-convex: ``L``, ``mu`` and ``F*`` are ``None`` and the convergence bounds of
 :mod:`.bounds` do not apply.
@@ -81,7 +81,7 @@ class KerasProblem(Problem):
         self.n_samples = int(self.X.shape[0])
         self._seg = tf.constant(self.assignment)
         self._rng = rng
-        self._jacobian = None
+        self._segment_grads = None
 
     def initial(self, reps: int | None = None, *, rng=None) -> np.ndarray:
         """Glorot-uniform weights, zero biases, drawn from ``rng``: [dim] or [reps, dim]."""
@@ -131,32 +131,62 @@ class KerasProblem(Problem):
         return self._each(w, one)
 
     def partition_gradients(self, w, *, per_partition: bool = False) -> np.ndarray:
-        """Gradients of the ``k`` partition losses, [k, dim] (or [R, k, dim])."""
+        """Gradients of the ``k`` partition losses, [k, dim] (or [R, k, dim]).
+
+        Per-sample gradients of the whole batch in one vectorized pass
+        (``tf.vectorized_map`` over samples: one forward and backward pass with a
+        per-sample weight-gradient product), then one segment sum per partition: about
+        the cost of one full-batch gradient for the MLP, a few times it for the CNN, and
+        independent of ``k`` (a Jacobian of the ``k`` partition losses would cost ``k``
+        backward passes). Samples are processed in chunks of at most
+        :attr:`max_chunk_entries` per-sample gradient entries.
+        """
         if per_partition:
             raise NotImplementedError(
                 "Local updates (FedAvg) of Keras models evaluate each partition at its own "
                 "weights; use method='gd' or 'sgd' with Keras problems.")
-        tf = self.tf
         share = self.sizes / self.n_samples
-
-        if self._jacobian is None:
-            self._jacobian = tf.function(self._partition_jacobian)
+        if self._segment_grads is None:
+            self._segment_grads = self._compile_segment_grads()
+        chunk = max(1, int(self.max_chunk_entries // self.dim))
 
         def one(row):
             self._assign(row)
-            flat = self._jacobian().numpy()
-            return flat + self.reg * share[:, None] * row[None, :]
+            flat = np.zeros((self.n_partitions, self.dim))
+            if chunk >= self.n_samples:  # small data: one pass, no slicing
+                flat += self._segment_grads(self.X, self.y, self._seg).numpy()
+            for start in range(0, self.n_samples if chunk < self.n_samples else 0, chunk):
+                stop = min(start + chunk, self.n_samples)
+                flat += self._segment_grads(self.X[start:stop], self.y[start:stop],
+                                            self._seg[start:stop]).numpy()
+            return flat / self.n_samples + self.reg * share[:, None] * row[None, :]
 
         return self._each(w, one)
 
-    def _partition_jacobian(self):
+    #: Largest number of per-sample gradient entries (samples x dim) held at once.
+    max_chunk_entries: int = 2**24
+
+    def _compile_segment_grads(self):
         tf = self.tf
         k = self.n_partitions
-        with tf.GradientTape() as tape:
-            per = self._sample_losses(self.X, self.y)
-            losses = tf.math.unsorted_segment_sum(per, self._seg, k) / self.n_samples
-        jac = tape.jacobian(losses, self.model.trainable_variables, experimental_use_pfor=True)
-        return tf.concat([tf.reshape(j, (k, -1)) for j in jac], axis=1)
+        variables = self.model.trainable_variables
+
+        def per_sample(args):
+            x, y = args
+            with tf.GradientTape() as tape:
+                loss = self._sample_losses(x[None], y[None])[0]
+            grads = tape.gradient(loss, variables)
+            return tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
+
+        spec = [tf.TensorSpec([None, self.X.shape[1]], tf.float64),
+                tf.TensorSpec([None], self.y.dtype), tf.TensorSpec([None], self._seg.dtype)]
+
+        @tf.function(input_signature=spec)
+        def segment_grads(X, y, seg):
+            per = tf.vectorized_map(per_sample, (X, y))  # [chunk, dim]
+            return tf.math.unsorted_segment_sum(per, seg, k)
+
+        return segment_grads
 
     def gradient(self, w) -> np.ndarray:
         return self.partition_gradients(w).sum(axis=-2)
