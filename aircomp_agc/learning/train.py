@@ -61,6 +61,13 @@ class History:
     channel_uses : channel uses of the round
     rounds_run : rounds completed (fewer than asked when training diverged)
     stopped : why training stopped early, or ``""``
+    gradient_energy : ||G||^2 of the exact aggregate ``G = sum_j u_j`` of each round
+        (for gradient descent ``||grad F(w_t)||^2``)
+    partition_energy : sum_j ||u_j||^2 of each round (the partition updates' energy: with
+        heterogeneous partitions it stays positive at the optimum, where ``G = 0``)
+    distance : ||w_t - w*||^2 (problems with a known minimizer ``w_star``; else None)
+    decoding_error : ||c - 1||^2 / k of each round, ``c`` the coding coefficients of the
+        aggregator's plan (aggregators without one: None)
     """
 
     loss: np.ndarray
@@ -75,6 +82,10 @@ class History:
     stopped: str = ""
     lr: float = float("nan")
     info: dict = field(default_factory=dict)
+    gradient_energy: np.ndarray | None = None
+    partition_energy: np.ndarray | None = None
+    distance: np.ndarray | None = None
+    decoding_error: np.ndarray | None = None
 
     def rounds_to(self, target_suboptimality: float) -> np.ndarray:
         """First round with ``F - F* <= target`` per repetition (``-1``: never)."""
@@ -176,7 +187,14 @@ def train(problem: Problem, aggregator: Any = "ideal", *, rounds: int = 100,
     transmitting = np.full((R, rounds), np.nan)
     energy = np.full((R, rounds), np.nan)
     uses = np.full((R, rounds), np.nan)
+    g_energy = np.full((R, rounds), np.nan)
+    p_energy = np.full((R, rounds), np.nan)
+    dec_err = np.full((R, rounds), np.nan)
+    w_star = getattr(problem, "w_star", None) if problem.convex else None
+    dist = None if w_star is None else np.full((R, rounds + 1), np.nan)
     loss[:, 0], acc[:, 0] = problem.loss(w), problem.test_accuracy(w)
+    if dist is not None:
+        dist[:, 0] = np.sum((w - w_star) ** 2, axis=-1)
     stopped, done = "", 0
     for t in range(rounds):
         g_round = g_loop.spawn(1)[0]
@@ -184,9 +202,13 @@ def train(problem: Problem, aggregator: Any = "ideal", *, rounds: int = 100,
         est, res = _aggregate(aggregator, U, g_round)
         exact = U.sum(axis=1)
         agg_err[:, t] = np.sum((est - exact) ** 2, axis=-1)
+        g_energy[:, t] = np.sum(exact**2, axis=-1)
+        p_energy[:, t] = np.sum(U**2, axis=(-2, -1))
         if res is not None:
-            _record(res, t, rounds, R, parts, transmitting, energy, uses)
+            _record(res, t, rounds, R, parts, transmitting, energy, uses, dec_err)
         w = w - lr * est
+        if dist is not None:
+            dist[:, t + 1] = np.sum((w - w_star) ** 2, axis=-1)
         with np.errstate(over="ignore", invalid="ignore"):
             loss[:, t + 1] = problem.loss(w)
         acc[:, t + 1] = problem.test_accuracy(w)
@@ -199,11 +221,14 @@ def train(problem: Problem, aggregator: Any = "ideal", *, rounds: int = 100,
             break
     hist = History(loss[:, :done + 1], loss[:, :done + 1] - f_star, acc[:, :done + 1],
                    agg_err[:, :done], {k: v[:, :done] for k, v in parts.items()},
-                   transmitting[:, :done], energy[:, :done], uses[:, :done], done, stopped, lr)
+                   transmitting[:, :done], energy[:, :done], uses[:, :done], done, stopped, lr,
+                   gradient_energy=g_energy[:, :done], partition_energy=p_energy[:, :done],
+                   distance=None if dist is None else dist[:, :done + 1],
+                   decoding_error=dec_err[:, :done] if np.any(np.isfinite(dec_err)) else None)
     return _squeeze(hist) if reps is None else hist
 
 
-def _record(res, t, rounds, R, parts, transmitting, energy, uses) -> None:
+def _record(res, t, rounds, R, parts, transmitting, energy, uses, dec_err) -> None:
     for name, vec in getattr(res, "error_parts", {}).items():
         parts.setdefault(name, np.full((R, rounds), np.nan))[:, t] = np.sum(vec**2, axis=-1)
     plan = getattr(res, "plan", None)
@@ -214,6 +239,10 @@ def _record(res, t, rounds, R, parts, transmitting, energy, uses) -> None:
     cu = getattr(res, "channel_uses", None)
     if cu is not None:
         uses[:, t] = cu
+    c = getattr(plan, "coding_coefficients", None)
+    if c is not None:  # [R, k] or per subcarrier [R, F, k]
+        c = np.asarray(c).reshape(R, -1, c.shape[-1])
+        dec_err[:, t] = np.mean(np.sum((c - 1.0) ** 2, axis=-1), axis=-1) / c.shape[-1]
 
 
 def _squeeze(h: History) -> History:
@@ -223,4 +252,6 @@ def _squeeze(h: History) -> History:
     return History(sq(h.loss), sq(h.suboptimality), sq(h.test_accuracy),
                    sq(h.aggregation_error), {k: v[0] for k, v in h.error_parts.items()},
                    sq(h.transmitting), sq(h.energy), sq(h.channel_uses), h.rounds_run,
-                   h.stopped, h.lr, h.info)
+                   h.stopped, h.lr, h.info, gradient_energy=sq(h.gradient_energy),
+                   partition_energy=sq(h.partition_energy), distance=sq(h.distance),
+                   decoding_error=sq(h.decoding_error))
