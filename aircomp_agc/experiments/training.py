@@ -10,22 +10,30 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_choice, check_int, check_real
-from ..aggregation import CodedAirComp
-from ..coding import CODES, make_code, make_stragglers
-from ..learning import inexact_gd_floor, make_problem, train
+from ..aggregation import CodedAirComp, OnlineGradientModel
+from ..coding import make_code, make_stragglers
+from ..coding.registry import code_parameters
+from ..learning import (
+    inexact_gd_bound,
+    inexact_gd_floor,
+    make_problem,
+    source_text_bound,
+    train,
+)
 from ..learning.problems import PROBLEMS
 from .registry import register_experiment
 
 __all__ = ["training_experiment"]
 
 AGGREGATORS = ("ideal", "coded-aircomp")
+GRADIENT_MODELS = ("", "online")
 
 
 def _aggregator(*, aggregator, code, n, row_weight, s, p, channel, policy, snr_db, threshold,
-                rng):
+                rng, gradient_model=""):
     if aggregator == "ideal":
         return "ideal"
-    accepted = {prm.name for prm in CODES.parameters(code)}
+    accepted = set(code_parameters(code))
     kw = {"n": n}
     if "row_weight" in accepted:
         kw["row_weight"] = row_weight
@@ -34,15 +42,18 @@ def _aggregator(*, aggregator, code, n, row_weight, s, p, channel, policy, snr_d
     stragglers = make_stragglers("bernoulli", p=p) if p > 0 else None
     return CodedAirComp(code=make_code(code, **kw, rng=rng), channel=channel,
                         power_control=policy, snr_db=snr_db, stragglers=stragglers,
-                        threshold=threshold)
+                        threshold=threshold,
+                        gradient_model=OnlineGradientModel() if gradient_model else None)
 
 
 def _check(*, problem, dataset, n_partitions, partition, alpha, reg, aggregator, code,
            row_weight, s, p, channel, policy, snr_db, threshold, rounds, lr_scale,
-           method, target) -> None:
+           method, target, gradient_model, instance_seed) -> None:
     owner = "experiment 'training'"
     check_choice("problem", problem, tuple(PROBLEMS), owner=owner)
     check_choice("aggregator", aggregator, AGGREGATORS, owner=owner)
+    check_choice("gradient_model", gradient_model, GRADIENT_MODELS, owner=owner)
+    check_int("instance_seed", instance_seed, low=-1, owner=owner)
     check_int("n_partitions", n_partitions, low=1, owner=owner)
     check_int("rounds", rounds, low=1, owner=owner)
     check_real("lr_scale", lr_scale, low=0.0, low_open=True, owner=owner)
@@ -51,7 +62,7 @@ def _check(*, problem, dataset, n_partitions, partition, alpha, reg, aggregator,
     if aggregator == "coded-aircomp":
         _aggregator(aggregator=aggregator, code=code, n=n_partitions, row_weight=row_weight,
                     s=s, p=p, channel=channel, policy=policy, snr_db=snr_db,
-                    threshold=threshold, rng=0)
+                    threshold=threshold, rng=0, gradient_model=gradient_model)
 
 
 @register_experiment(
@@ -59,7 +70,8 @@ def _check(*, problem, dataset, n_partitions, partition, alpha, reg, aggregator,
     summary="Gradient descent / FedAvg through coded over-the-air aggregation on real data",
     check=_check,
     outputs={name: "trial" for name in ("suboptimality", "loss", "test_accuracy",
-                                        "rounds_to_target", "aggregation_error", "floor")},
+                                        "rounds_to_target", "aggregation_error", "floor",
+                                        "bound", "source_bound", "epsilon")},
 )
 def training_experiment(
     *,
@@ -84,6 +96,8 @@ def training_experiment(
     lr_scale: float = 1.0,
     method: str = "gd",
     target: float = 1e-3,
+    gradient_model: str = "",
+    instance_seed: int = -1,
 ) -> dict:
     """Train ``problem`` for ``rounds`` rounds; metrics of the final model per run.
 
@@ -91,6 +105,11 @@ def training_experiment(
     convex problems (0.5 * ``lr_scale`` otherwise). Compute stragglers are Bernoulli with
     probability ``p`` (0: none). ``target`` is the suboptimality ``F - F*`` whose first
     passage is reported as ``rounds_to_target`` (``rounds + 1`` if never reached).
+    ``gradient_model="online"`` gives the correlation-aware policies (``policy="joint"``)
+    the receiver's online estimate of the gradient model instead of the oracle Gram matrix.
+    ``instance_seed >= 0`` draws the problem (split, partitions, initialization) and the
+    code from that seed instead of the point's, so that the points of a sweep (e.g. over
+    ``rounds``) train the same instance; the training draws stay the point's.
 
     Returns
     -------
@@ -98,20 +117,39 @@ def training_experiment(
         Per-run ``suboptimality`` (``F(w_T) - F*``; NaN for non-convex models), ``loss``,
         ``test_accuracy``, ``rounds_to_target``, ``aggregation_error`` (mean error energy
         ``||e||^2`` of the aggregated gradient over the rounds), ``floor`` (the
-        inexact-gradient floor ``E||e||^2 / (2 mu)`` from the measured error energies).
+        inexact-gradient floor ``E||e||^2 / (2 mu)`` from the measured error energies),
+        ``bound`` (the inexact-gradient recursion
+        ``b_{t+1} = (1 - mu/L) b_t + ||e_t||^2 / (2L)`` at round ``rounds`` from the run's
+        measured error energies: an upper bound on ``suboptimality`` of the same run),
+        ``source_bound`` (the source text's ``(1 - mu/L)^T (F(w_0) - F*) + epsilon sigma^2
+        / mu`` with the run's ``epsilon`` and ``sigma^2 = max_t ||grad F(w_t)||^2``) and
+        ``epsilon`` (``sum_t ||e_t||^2 / sum_t ||grad F(w_t)||^2`` of the run). The bounds
+        are NaN for non-convex models and unless ``method="gd"`` with ``lr_scale=1``
+        (step ``1/L``, the step they are proved for).
     """
     g_prob, g_code, g_train = rng.spawn(3)
+    if instance_seed >= 0:
+        g_prob, g_code = np.random.default_rng(instance_seed).spawn(2)
     prob = make_problem(problem, dataset=dataset or None, n_partitions=n_partitions,
                         partition=partition, alpha=alpha, reg=reg, rng=g_prob)
     agg = _aggregator(aggregator=aggregator, code=code, n=n_partitions, row_weight=row_weight,
                       s=s, p=p, channel=channel, policy=policy, snr_db=snr_db,
-                      threshold=threshold, rng=g_code)
+                      threshold=threshold, rng=g_code, gradient_model=gradient_model)
     lr = lr_scale / prob.L if prob.L else 0.5 * lr_scale
     hist = train(prob, agg, rounds=rounds, lr=lr, method=method, reps=n_trials, rng=g_train)
     reached = hist.rounds_to(target)
     grad_energy = np.maximum(hist.aggregation_error, 0.0)
     floor = (np.array([inexact_gd_floor(prob.mu, e.mean()) for e in grad_energy])
              if prob.convex and prob.mu else np.full(n_trials, np.nan))
+    bound, source = np.full(n_trials, np.nan), np.full(n_trials, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        epsilon = hist.aggregation_error.sum(1) / hist.gradient_energy.sum(1)
+    if prob.convex and prob.mu and method == "gd" and lr_scale == 1.0:
+        gap0 = hist.suboptimality[:, 0]
+        bound = inexact_gd_bound(gap0, prob.L, prob.mu, grad_energy)[:, -1]
+        sigma2 = hist.gradient_energy.max(axis=1)
+        source = np.array([source_text_bound(g, prob.L, prob.mu, hist.rounds_run, e, s2)[-1]
+                           for g, e, s2 in zip(gap0, epsilon, sigma2, strict=True)])
     return {
         "suboptimality": hist.suboptimality[:, -1],
         "loss": hist.loss[:, -1],
@@ -119,4 +157,7 @@ def training_experiment(
         "rounds_to_target": np.where(reached >= 0, reached, rounds + 1).astype(float),
         "aggregation_error": np.nanmean(hist.aggregation_error, axis=1),
         "floor": floor,
+        "bound": bound,
+        "source_bound": source,
+        "epsilon": epsilon,
     }
