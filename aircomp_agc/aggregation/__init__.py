@@ -14,6 +14,7 @@ neither imports it.
 """
 
 from .boxqp import BoxQPResult, solve_box_qp
+from .codesign import CodesignResult, codesign
 from .compress import CommonSupportTopK, CompressedRoundResult, PerDeviceTopK
 from .digital import DigitalAggregation, DigitalPlan, DigitalRoundResult
 from .error import PART_NAMES, conditional_error, quadratic_form, split_error
@@ -40,6 +41,7 @@ __all__ = [
     "BoxQPResult",
     "AllocationPolicy",
     "CodedAirComp",
+    "CodesignResult",
     "ErrorViews",
     "ExpectedError",
     "GradientModel",
@@ -47,6 +49,7 @@ __all__ = [
     "PlanContext",
     "RoundPlan",
     "RoundResult",
+    "codesign",
     "conditional_error",
     "correlation_aware_allocation",
     "joint_allocation",

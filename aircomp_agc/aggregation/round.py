@@ -34,7 +34,14 @@ from channels.noise import noise_var_from_snr_db
 from .._checks import check_int, check_real, mean_ci, resolve_rng
 from ..coding import Code, StragglerModel, make_stragglers
 from .error import conditional_error
-from .messages import GradientModel, OnlineGradientModel, check_gradients, encode, normalize
+from .messages import (
+    GradientModel,
+    OnlineGradientModel,
+    check_gradients,
+    encode,
+    message_rms,
+    normalize,
+)
 from .plan import PlanContext, RoundPlan, coefficient_vectors
 from .policies import resolve_policy
 from .result import ExpectedError, RoundResult
@@ -373,7 +380,7 @@ class CodedAirComp:
         if g.ndim == 3:
             batch = g.shape[0]
         plan_rng, noise_rng = resolve_rng(rng).spawn(2)
-        _, s = normalize(encode(self.code, g))
+        s = message_rms(encode(self.code, g))
         second = self._oracle(g)
         plan = self.plan(s, batch=batch, second_moments=second, dim=g.shape[-1],
                          available=available, h=h, rng=plan_rng)
@@ -419,7 +426,7 @@ class CodedAirComp:
             if g.ndim != 2:
                 raise ValueError(f"The 'gradients' parameter of {owner} must have shape "
                                  f"[k, D] or be a GradientModel; got {g.shape}.")
-            _, s = normalize(encode(self.code, g))
+            s = message_rms(encode(self.code, g))
             second = g @ g.T
             dim = g.shape[1]
             exact_energy = float(np.sum(g.sum(0) ** 2))
