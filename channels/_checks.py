@@ -284,9 +284,12 @@ class Parameter:
     required: bool
     doc: str = ""
 
+    def short(self) -> str:
+        """``name (required)`` or ``name = default``, without the documentation."""
+        return f"{self.name} (required)" if self.required else f"{self.name} = {self.default!r}"
+
     def __str__(self) -> str:
-        value = "(required)" if self.required else f"= {self.default!r}"
-        return f"{self.name} {value}" + (f"  {self.doc}" if self.doc else "")
+        return self.short() + (f"  {self.doc}" if self.doc else "")
 
 
 @dataclass(frozen=True)
@@ -544,7 +547,7 @@ class Registry(Generic[T]):
                 f"The {self.kind} {name!r} requires the parameter(s) "
                 f"{', '.join(repr(m) for m in missing)}; got "
                 f"{', '.join(repr(k) for k in sorted(out)) or 'none'}. Accepted: "
-                f"{', '.join(p.name for p in accepted)}."
+                f"{', '.join(p.short() for p in accepted)}."
             )
         return out
 
