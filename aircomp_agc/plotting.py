@@ -2,32 +2,126 @@
 
 The figure spec comes from the run's ``manifest.json`` (the resolved scenario), or is
 passed explicitly, and ``--set figure.KEY=VALUE`` overrides redraw a figure without
-rerunning; the spec is validated against the results table first. One panel per ``y``
-metric; one line per value of ``hue`` (and per
-combination of any other swept parameter, so no two points share a line by accident);
-95% confidence intervals as error bars when the table has them; log axes on request.
-Uses matplotlib's Agg backend (no display needed) and never touches global pyplot state.
+rerunning; the spec is validated against the results table first (see
+:class:`~aircomp_agc.engine.schema.FigureSpec` for the keys).
+
+One style for every figure, made to go into a two-column paper unchanged:
+
+- sizes in inches (``width = "column"`` is 3.5 in, ``"double"`` 7.16 in), fonts of 7-8 pt
+  at that size, vector PDF (TrueType fonts embedded) plus PNG at 300 dpi;
+- the Okabe-Ito colour-blind-safe palette; a marker per colour, and a line style (with
+  its own marker) for a second grouping variable (``style``), so a figure reads in grey;
+- legend texts mapped from the swept values (``labels``), never ``policy=...``;
+- Monte-Carlo 95% confidence intervals as bands or error bars (``ci``);
+- log axes labelled with plain numbers (``0.001``, ``10``) or powers of ten, never
+  ``0.00316228``.
+
+One panel per ``y`` metric; one line per value of ``hue`` and ``style`` (and per
+combination of any other swept parameter that varies, so no two points share a line by
+accident). Uses matplotlib's Agg backend (no display needed) and never touches global
+pyplot state: the style is applied in a ``matplotlib.rc_context``.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .engine.results import read_table
 from .engine.scenario import apply_overrides
-from .engine.schema import check_figure
-from .experiments.specs import label as _label
+from .engine.schema import FigureSpec, check_figure, value_keys
 
-__all__ = ["FIGURES_DIR", "default_figure", "plot_results"]
+__all__ = [
+    "DPI",
+    "FIGURES_DIR",
+    "FORMATS",
+    "PALETTE",
+    "STYLE",
+    "default_figure",
+    "figure_paths",
+    "plot_results",
+]
 
 #: Default folder for figures, relative to the working directory.
 FIGURES_DIR = Path("figures")
-KINDS = ("line", "scatter")
+#: Files written per figure, and the PNG resolution.
+FORMATS = ("pdf", "png")
+DPI = 300
+
+#: Okabe & Ito (2008), "Color Universal Design": distinguishable with any colour-vision
+#: deficiency. Ordered for lines on white (the light yellow last).
+PALETTE = (
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#009E73",  # bluish green
+    "#CC79A7",  # reddish purple
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#000000",  # black
+    "#F0E442",  # yellow
+)
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)))
+#: Reference (theory) curves: dark grey, thinner, each its own dash pattern.
+REF_STYLES = ((0, (4, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2)), (0, (3, 1, 1, 1, 1, 1)),
+              (0, (8, 3)))
+REF_COLOR = "0.25"
+
+#: The matplotlib settings of every figure (sizes in points at the printed size).
+STYLE: dict[str, Any] = {
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "mathtext.fontset": "dejavusans",
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 6.5,
+    "legend.title_fontsize": 6.5,
+    "figure.titlesize": 8.5,
+    "axes.linewidth": 0.6,
+    "lines.linewidth": 1.1,
+    "lines.markersize": 3.5,
+    "lines.markeredgewidth": 0.6,
+    "errorbar.capsize": 1.5,
+    "grid.linewidth": 0.4,
+    "grid.alpha": 0.4,
+    "grid.color": "0.75",
+    "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6,
+    "xtick.minor.width": 0.4,
+    "ytick.minor.width": 0.4,
+    "xtick.major.size": 3,
+    "ytick.major.size": 3,
+    "xtick.minor.size": 1.5,
+    "ytick.minor.size": 1.5,
+    "xtick.direction": "in",
+    "ytick.direction": "in",
+    "axes.formatter.use_mathtext": True,
+    "axes.formatter.limits": (-3, 4),
+    "legend.frameon": True,
+    "legend.framealpha": 0.9,
+    "legend.edgecolor": "0.8",
+    "legend.fancybox": False,
+    "legend.borderpad": 0.35,
+    "legend.labelspacing": 0.25,
+    "legend.handlelength": 2.4,
+    "legend.handletextpad": 0.5,
+    "legend.borderaxespad": 0.4,
+    "legend.columnspacing": 1.0,
+    "pdf.fonttype": 42,  # TrueType: no Type 3 fonts (IEEE PDF eXpress refuses them)
+    "ps.fonttype": 42,
+    "savefig.dpi": DPI,
+    "figure.dpi": 100,
+}
+
+#: Height of one panel (inches) for a column-wide and a wider figure.
+PANEL_HEIGHT = {"narrow": 2.3, "wide": 2.5}
 
 
 def default_figure(header: list[str], swept: list[str]) -> dict[str, Any] | None:
@@ -60,14 +154,24 @@ def _manifest(directory: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{path}: no such file (not a results folder?)") from None
 
 
+def figure_paths(out: str | Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """The files a figure is written to: ``out`` itself when it has a suffix (that format
+    only), else ``out.<format>`` for each of ``formats``."""
+    out = Path(out)
+    if out.suffix.lower() in (".png", ".pdf", ".svg"):
+        return [out]
+    return [out.with_name(f"{out.name}.{fmt}") for fmt in formats]
+
+
 def plot_results(
     results_dir: str | Path,
     *,
     out: str | Path | None = None,
     figure: Mapping[str, Any] | None = None,
     overrides: Sequence[str] = (),
+    formats: Sequence[str] = FORMATS,
 ) -> Path | None:
-    """Draw the figure of the run in ``results_dir`` and save it as PNG.
+    """Draw the figure of the run in ``results_dir`` and save it as PDF and PNG.
 
     Parameters
     ----------
@@ -75,27 +179,31 @@ def plot_results(
         A run's folder (``results/<scenario>``) holding ``results.csv`` and
         ``manifest.json``.
     out : path, optional
-        Output file; default ``figures/<scenario>.png`` (folder created).
+        Output: a file name with suffix ``.png``, ``.pdf`` or ``.svg`` writes that file
+        only; without a suffix it is the stem of one file per format. Default
+        ``figures/<scenario>`` (folder created).
     figure : mapping, optional
-        Figure spec (keys ``x, y, hue, logx, logy, title, kind, xlabel, ylabel,
-        errorbars, reference``); default: the manifest's ``[figure]``, else
-        :func:`default_figure`.
+        Figure spec (the keys of :class:`~aircomp_agc.engine.schema.FigureSpec`); default:
+        the manifest's ``[figure]``, else :func:`default_figure`.
     overrides : sequence of str
         ``"figure.KEY=VALUE"`` items applied to the spec (the CLI's ``plot --set``), e.g.
         ``figure.logy=false`` or ``figure.y=['mse']``; ``VALUE`` is a TOML value.
+    formats : sequence of str
+        Formats written when ``out`` has no suffix (default PDF and PNG at 300 dpi).
 
     Returns
     -------
     pathlib.Path or None
-        The PNG written, or ``None`` when there is nothing to plot.
+        The PNG written (the first file when no PNG is), or ``None`` when there is nothing
+        to plot. The other files sit next to it (:func:`figure_paths`).
 
     Raises
     ------
     FileNotFoundError
         ``results.csv`` or ``manifest.json`` is missing.
     ValueError
-        An override outside ``figure``, or a spec naming a column the table does not have
-        or an unknown ``kind`` (one line naming the key).
+        An override outside ``figure``, or a spec naming a column the table does not have,
+        an unknown key or a bad value (one line naming the key).
     """
     directory = Path(results_dir)
     manifest = _manifest(directory)
@@ -110,19 +218,36 @@ def plot_results(
         spec = default_figure(header, swept) or {}
         if not spec:
             return None
-    if overrides:
-        spec = _override(spec, overrides, str(directory), header, swept)
+    checked = _checked(spec, overrides, str(directory), header, rows, swept)
     name = config.get("scenario", {}).get("name") or directory.name
-    path = Path(out) if out is not None else FIGURES_DIR / f"{name}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig = _draw(header, rows, spec, swept, title_default=name)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path
+    paths = figure_paths(out if out is not None else FIGURES_DIR / name, formats)
+    fig = _draw(header, rows, checked, swept, title_default=name)
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    save_figure(fig, paths)
+    pngs = [p for p in paths if p.suffix.lower() == ".png"]
+    return (pngs or paths)[0]
 
 
-def _override(spec: dict[str, Any], overrides: Sequence[str], source: str, header: list[str],
-              swept: list[str]) -> dict[str, Any]:
-    """``spec`` with ``figure.*`` overrides applied, validated against the table's columns."""
+def save_figure(fig: Any, paths: Sequence[str | Path]) -> None:
+    """Write ``fig`` to each path (format from the suffix): PNG at :data:`DPI`, PDF and SVG
+    as vectors, without time stamps (the same figure gives the same bytes)."""
+    from matplotlib import rc_context
+
+    with rc_context(STYLE):
+        for path in map(Path, paths):
+            fmt = path.suffix.lower().lstrip(".")
+            metadata: dict[str, Any] = {"Software": None} if fmt == "png" else {}
+            if fmt == "pdf":
+                metadata = {"CreationDate": None, "Creator": None, "Producer": None}
+            elif fmt == "svg":
+                metadata = {"Date": None, "Creator": None}
+            fig.savefig(path, dpi=DPI, format=fmt, metadata=metadata)
+
+
+def _checked(spec: Mapping[str, Any], overrides: Sequence[str], source: str,
+             header: list[str], rows: list[list[Any]], swept: list[str]) -> FigureSpec:
+    """``spec`` with ``figure.*`` overrides applied, validated against the table."""
     for item in overrides:
         key = str(item).split("=", 1)[0].strip()
         if not key.startswith("figure."):
@@ -130,13 +255,13 @@ def _override(spec: dict[str, Any], overrides: Sequence[str], source: str, heade
                 f"{source}: plot --set changes the figure only (keys 'figure.KEY'); got "
                 f"{key!r}."
             )
-    tree, from_cli = apply_overrides({"figure": spec}, overrides, source=source)
+    tree, from_cli = apply_overrides({"figure": dict(spec)}, overrides, source=source)
     metrics = {c[:-5]: "trial" for c in header if c.endswith("_mean")}
     metrics.update({c: "scalar" for c in header if c not in swept and not _is_stat(c, header)})
+    values = {c: [r[header.index(c)] for r in rows] for c in swept if c in header}
     table = {k: v for k, v in tree["figure"].items() if v is not None}
-    checked = check_figure(table, swept=swept, metrics=metrics, source=source,
-                           from_cli=from_cli, owner="results.csv")
-    return checked.to_dict()
+    return check_figure(table, swept=swept, metrics=metrics, source=source,
+                        from_cli=from_cli, owner="results.csv", values=values)
 
 
 def _column(header: list[str], name: str, what: str) -> int:
@@ -148,109 +273,389 @@ def _column(header: list[str], name: str, what: str) -> int:
     return header.index(name)
 
 
-def _draw(header: list[str], rows: list[list[Any]], spec: Mapping[str, Any], swept: list[str],
-          title_default: str):
+# ---------------------------------------------------------------------------- texts
+
+
+class _Texts:
+    """Legend and axis texts from the spec's ``labels`` (values, parameters, metrics)."""
+
+    def __init__(self, labels: Mapping[str, str]) -> None:
+        self.labels = dict(labels)
+
+    def value(self, v: Any) -> str:
+        keys = value_keys(v)
+        for key in keys:
+            if key in self.labels:
+                return self.labels[key]
+        return keys[0].replace("_", " ") if isinstance(v, str | Mapping) else keys[0]
+
+    def name(self, name: str) -> str:
+        """A parameter or metric name: its label, else the name with spaces for '_'."""
+        return self.labels.get(name, name.replace("_", " "))
+
+
+# ---------------------------------------------------------------------------- drawing
+
+
+def _draw(header: list[str], rows: list[list[Any]], spec: FigureSpec | Mapping[str, Any],
+          swept: list[str], title_default: str):
+    """The figure (a matplotlib ``Figure`` on the Agg canvas) of ``spec`` over the table."""
+    from matplotlib import rc_context
     from matplotlib.figure import Figure  # Agg canvas, no pyplot global state
 
-    x = spec["x"]
-    ys = [spec["y"]] if isinstance(spec["y"], str) else list(spec["y"])
-    hue = spec.get("hue")
-    kind = spec.get("kind", "line")
-    if kind not in KINDS:
-        raise ValueError(f"The figure's 'kind' must be one of {', '.join(KINDS)}; got {kind!r}.")
-    xi = _column(header, x, "x")
-    # Lines: by hue, then by every other swept parameter that varies.
-    others = [c for c in swept if c not in (x, hue) and c in header]
-    line_cols = ([hue] if hue else []) + others
-    line_idx = [_column(header, c, "hue" if c == hue else "swept parameter") for c in line_cols]
-    refs = [spec["reference"]] if isinstance(spec.get("reference"), str) else list(
-        spec.get("reference") or ())
-
-    fig = Figure(figsize=(6.4, 3.2 * len(ys) + 0.6), layout="constrained")
-    axes = fig.subplots(len(ys), 1, squeeze=False)[:, 0]
-    for ax, y in zip(axes, ys, strict=True):
-        has_ci = f"{y}_mean" in header
-        yi = _column(header, f"{y}_mean" if has_ci else y, "y")
-        lo = header.index(f"{y}_ci_low") if has_ci else None
-        hi = header.index(f"{y}_ci_high") if has_ci else None
-        lines: dict[tuple, list[list[Any]]] = {}
-        colors: dict[tuple, Any] = {}
-        for row in rows:
-            lines.setdefault(tuple(row[i] for i in line_idx), []).append(row)
-        for label_values, members in lines.items():
-            members = sorted(members, key=lambda r: _sort_key(r[xi]))
-            xs = [r[xi] for r in members]
-            vals = [_f(r[yi]) for r in members]
-            label = ", ".join(f"{c}={_label(v)}"
-                              for c, v in zip(line_cols, label_values, strict=True))
-            style = {"marker": "o", "markersize": 4, "label": label or None}
-            if kind == "scatter":
-                style["linestyle"] = "none"
-            if has_ci and spec.get("errorbars", True):
-                err = [
-                    [max(0.0, v - _f(r[lo])) for v, r in zip(vals, members, strict=True)],
-                    [max(0.0, _f(r[hi]) - v) for v, r in zip(vals, members, strict=True)],
-                ]
-                err = [[0.0 if math.isnan(e) else e for e in side] for side in err]
-                colors[label_values] = ax.errorbar(xs, vals, yerr=err, capsize=3,
-                                                   **style)[0].get_color()
-            else:
-                colors[label_values] = ax.plot(xs, vals, **style)[0].get_color()
-        for ref, ls in zip(refs, itertools.cycle(_REF_STYLES)):
-            _draw_reference(ax, header, lines, xi, ref, line_cols, colors, ls)
-        if spec.get("logx"):
-            _log_x_axis(ax, sorted({_f(r[xi]) for r in rows if _is_number(r[xi])}))
-        if spec.get("logy"):
-            ax.set_yscale("log")
-        ax.set_xlabel(spec.get("xlabel") or x)
-        ax.set_ylabel(spec.get("ylabel") or y if len(ys) == 1 else y)
-        ax.grid(True, which="both", alpha=0.3)
-        if any(k for k in lines if k):
-            ax.legend(fontsize="small")
-    fig.suptitle(spec.get("title") or title_default)
+    if not isinstance(spec, FigureSpec):
+        spec = check_figure(dict(spec), swept=swept)
+    texts = _Texts(spec.labels)
+    xi = _column(header, spec.x, "x")
+    hi = _column(header, spec.hue, "hue") if spec.hue else None
+    si = _column(header, spec.style, "style") if spec.style else None
+    # Any other swept parameter that varies splits lines too (joined to the colour).
+    others = [c for c in swept if c not in (spec.x, spec.hue, spec.style) and c in header
+              and len({json.dumps(r[header.index(c)], default=str) for r in rows}) > 1]
+    oi = [header.index(c) for c in others]
+    groups = _Groups(rows, hi, si, oi, others)
+    ys = list(spec.y)
+    row_layout = spec.layout == "row" and len(ys) > 1
+    width = spec.width_inches
+    panel_h = PANEL_HEIGHT["narrow" if width < 5 else "wide"]
+    n_rows = 1 if row_layout else len(ys)
+    height = spec.height or panel_h * n_rows + (0.25 if spec.title or title_default else 0)
+    with rc_context(STYLE):
+        fig = Figure(figsize=(width, height), layout="constrained")
+        fig.get_layout_engine().set(w_pad=0.02, h_pad=0.02, hspace=0.04, wspace=0.04)
+        shape = (1, len(ys)) if row_layout else (len(ys), 1)
+        axes = list(fig.subplots(*shape, squeeze=False, sharex=not row_layout).ravel())
+        ref_handles: dict[str, Any] = {}
+        for k, (ax, y) in enumerate(zip(axes, ys, strict=True)):
+            _panel(ax, header, rows, spec, y, xi, groups, texts, ref_handles)
+            last = row_layout or k == len(ys) - 1
+            if last:
+                ax.set_xlabel(spec.xlabel or texts.name(spec.x))
+            ax.set_ylabel(_ylabel(spec, y, k, texts))
+        _legend(fig, axes[0], spec, groups, texts, others, ref_handles)
+        title = spec.title or title_default
+        if title:
+            chars = max(20, int(width * 72 / (0.55 * STYLE["figure.titlesize"])))
+            fig.suptitle("\n".join(textwrap.wrap(title, chars)))
     return fig
 
 
-_REF_STYLES = ("--", ":", "-.", (0, (6, 2, 1, 2, 1, 2)), (0, (1, 3)))
+def _ylabel(spec: FigureSpec, y: str, k: int, texts: _Texts) -> str:
+    if isinstance(spec.ylabel, tuple):
+        return spec.ylabel[k]
+    if isinstance(spec.ylabel, str) and len(spec.y) == 1:
+        return spec.ylabel
+    return texts.name(y)
 
 
-def _draw_reference(ax, header, lines, xi, ref, line_cols, colors, style) -> None:
+class _Groups:
+    """The lines of a figure: rows grouped by (hue, style, other swept values), with the
+    colour, marker and line style of each group."""
+
+    def __init__(self, rows: list[list[Any]], hi: int | None, si: int | None,
+                 oi: list[int], other_names: Sequence[str] = ()) -> None:
+        def key(r, idx):
+            return json.dumps(r[idx], sort_keys=True, default=str) if idx is not None else ""
+
+        self.members: dict[tuple, list[list[Any]]] = {}
+        self.colour_keys: dict[tuple, Any] = {}  # (hue, *others) -> first hue value, others
+        self.style_keys: dict[str, Any] = {}
+        for r in rows:
+            ck = (key(r, hi), *(key(r, i) for i in oi))
+            sk = key(r, si)
+            self.colour_keys.setdefault(ck, (r[hi] if hi is not None else None,
+                                             [r[i] for i in oi]))
+            self.style_keys.setdefault(sk, r[si] if si is not None else None)
+            self.members.setdefault((ck, sk), []).append(r)
+        self.other_names = list(other_names) or [""] * len(oi)
+        self.has_hue = hi is not None or bool(oi)
+        self.has_style = si is not None
+        self._ci = {k: i for i, k in enumerate(self.colour_keys)}
+        self._si = {k: i for i, k in enumerate(self.style_keys)}
+
+    def colour(self, ck: tuple) -> str:
+        return PALETTE[self._ci[ck] % len(PALETTE)] if self.has_hue else PALETTE[0]
+
+    def marker(self, ck: tuple, sk: str) -> str:
+        if self.has_style:
+            return MARKERS[self._si[sk] % len(MARKERS)]
+        return MARKERS[self._ci[ck] % len(MARKERS)]
+
+    def linestyle(self, sk: str) -> Any:
+        return LINESTYLES[self._si[sk] % len(LINESTYLES)] if self.has_style else "-"
+
+
+def _panel(ax, header, rows, spec: FigureSpec, y: str, xi: int, groups: _Groups,
+           texts: _Texts, ref_handles: dict[str, Any]) -> None:
+    has_ci = f"{y}_mean" in header and f"{y}_ci_low" in header
+    yi = _column(header, f"{y}_mean" if f"{y}_mean" in header else y, "y")
+    lo = header.index(f"{y}_ci_low") if has_ci else None
+    hi = header.index(f"{y}_ci_high") if has_ci else None
+    ci = spec.ci_style() if has_ci else "none"
+    scatter = spec.kind == "scatter"
+    for (ck, sk), members in groups.members.items():
+        members = sorted(members, key=lambda r: _sort_key(r[xi]))
+        xs = [r[xi] for r in members]
+        # A log axis cannot show 0 (an error that vanished): the line ends there.
+        vals = [_f(r[yi]) for r in members]
+        if spec.logy:
+            vals = [v if v > 0 else math.nan for v in vals]
+        colour = groups.colour(ck)
+        style = {
+            "color": colour,
+            "marker": groups.marker(ck, sk),
+            "linestyle": "none" if scatter else groups.linestyle(sk),
+            "markerfacecolor": "white" if groups.has_style and _filled(groups, sk) else colour,
+            "markeredgecolor": colour,
+            "zorder": 3,
+        }
+        gid = _group_text(groups, ck, sk, texts)
+        if ci != "none":
+            lows = [_f(r[lo]) for r in members]
+            highs = [_f(r[hi]) for r in members]
+            if spec.logy:  # an interval reaching 0 is drawn from the mean up on a log axis
+                lows = [low if low > 0 else v for low, v in zip(lows, vals, strict=True)]
+        if ci == "bars":
+            err = [[_gap(v, low, below=True) for v, low in zip(vals, lows, strict=True)],
+                   [_gap(v, high, below=False) for v, high in zip(vals, highs, strict=True)]]
+            container = ax.errorbar(xs, vals, yerr=err, elinewidth=0.7, label="_nolegend_",
+                                    **style)
+            container[0].set_gid(gid)
+        else:
+            (line,) = ax.plot(xs, vals, label="_nolegend_", **style)
+            line.set_gid(gid)
+            if ci == "band":
+                ax.fill_between(xs, lows, highs, color=colour, alpha=0.18, linewidth=0,
+                                zorder=2)
+    for ref, dash in zip(spec.reference, _cycle(REF_STYLES), strict=False):
+        _draw_reference(ax, header, groups, xi, ref, dash, texts, ref_handles)
+    if spec.logx:
+        _log_axis(ax, "x", sorted({_f(r[xi]) for r in rows if _is_number(r[xi])}))
+    elif all(isinstance(r[xi], int) and not isinstance(r[xi], bool) for r in rows):
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # 0, 5, 10, not 2.5
+    if spec.logy:
+        _log_axis(ax, "y", [])
+    if spec.xlim:
+        ax.set_xlim(*spec.xlim)
+    if spec.ylim:
+        ax.set_ylim(*spec.ylim)
+    ax.grid(True, which="major")
+
+
+def _filled(groups: _Groups, sk: str) -> bool:
+    """Every other style value gets hollow markers (a second cue besides the shape)."""
+    return groups._si[sk] % 2 == 1
+
+
+def _gap(value: float, bound: float, *, below: bool) -> float:
+    gap = value - bound if below else bound - value
+    return 0.0 if math.isnan(gap) else max(0.0, gap)
+
+
+def _cycle(items: Sequence[Any]):
+    while True:
+        yield from items
+
+
+def _group_text(groups: _Groups, ck: tuple, sk: str, texts: _Texts) -> str:
+    parts = []
+    if groups.has_hue:
+        parts.append(_colour_text(groups, ck, texts))
+    if groups.has_style:
+        parts.append(texts.value(groups.style_keys[sk]))
+    return ", ".join(p for p in parts if p)
+
+
+def _colour_text(groups: _Groups, ck: tuple, texts: _Texts) -> str:
+    hue_value, other_values = groups.colour_keys[ck]
+    parts = [texts.value(hue_value)] if hue_value is not None else []
+    for name, v in zip(groups.other_names, other_values, strict=True):
+        parts.append(f"{texts.name(name)} {texts.value(v)}".strip())
+    return ", ".join(parts)
+
+
+def _draw_reference(ax, header, groups: _Groups, xi: int, ref: str, dash: Any, texts: _Texts,
+                    ref_handles: dict[str, Any]) -> None:
     """Dashed reference curve(s) of metric ``ref``.
 
-    One dark line when several lines carry the same reference values (a theory curve that
-    does not depend on the hue), else one line per group in that group's colour.
+    One dark line when every line carries the same reference values (a theory curve that
+    does not depend on the grouping), else one line per group in that group's colour; the
+    legend gets one grey entry either way.
     """
+    from matplotlib.lines import Line2D
+
     ri = _column(header, f"{ref}_mean" if f"{ref}_mean" in header else ref, "reference")
     curves = {}
-    for label_values, members in lines.items():
+    for (ck, sk), members in groups.members.items():
         members = sorted(members, key=lambda r: _sort_key(r[xi]))
         pts = [(r[xi], _f(r[ri])) for r in members if not math.isnan(_f(r[ri]))]
         if pts:
-            curves[label_values] = pts
-    distinct = {tuple(c) for c in curves.values()}
-    if len(curves) > 1 and len(distinct) == 1:
-        xs, vals = zip(*next(iter(distinct)), strict=True)
-        ax.plot(xs, vals, linestyle=style, color="0.2", linewidth=1.2, label=ref)
+            curves[(ck, sk)] = pts
+    if not curves:
         return
-    for label_values, pts in curves.items():
-        xs, vals = zip(*pts, strict=True)
-        name = ", ".join(f"{c}={_label(v)}"
-                         for c, v in zip(line_cols, label_values, strict=True))
-        ax.plot(xs, vals, linestyle=style, linewidth=1.2, color=colors.get(label_values),
-                label=f"{ref} ({name})" if name else ref)
+    name = texts.name(ref)
+    distinct = {tuple(c) for c in curves.values()}
+    if len(distinct) == 1 and len(curves) == len(groups.members):
+        xs, vals = zip(*next(iter(distinct)), strict=True)
+        (line,) = ax.plot(xs, vals, linestyle=dash, color=REF_COLOR, linewidth=0.9,
+                          label="_nolegend_", zorder=2.5)
+        line.set_gid(ref)
+    else:
+        for (ck, sk), pts in curves.items():
+            xs, vals = zip(*pts, strict=True)
+            (line,) = ax.plot(xs, vals, linestyle=dash, linewidth=0.9, label="_nolegend_",
+                              color=groups.colour(ck), zorder=2.5)
+            line.set_gid(f"{ref}|{_group_text(groups, ck, sk, texts)}")
+    ref_handles.setdefault(name, Line2D([], [], linestyle=dash, color=REF_COLOR,
+                                        linewidth=0.9))
 
 
-def _log_x_axis(ax, values: list[float]) -> None:
-    """Log x axis labelled at the swept values (plain numbers) when there are few of them."""
-    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator, StrMethodFormatter
+def _legend(fig, ax, spec: FigureSpec, groups: _Groups, texts: _Texts, others: list[str],
+            ref_handles: dict[str, Any]) -> None:
+    """One legend: the colours (hue), the line styles (style), the reference curves."""
+    from matplotlib.lines import Line2D
 
-    ax.set_xscale("log")
+    if spec.legend == "none":
+        return
+    scatter = spec.kind == "scatter"
+    blocks: list[tuple[str | None, list[tuple[Any, str]]]] = []
+    if groups.has_hue:
+        entries = []
+        first_style = next(iter(groups.style_keys))
+        for ck in groups.colour_keys:
+            colour = groups.colour(ck)
+            marker = None if groups.has_style else groups.marker(ck, first_style)
+            entries.append((Line2D([], [], color=colour, marker=marker,
+                                   linestyle="none" if scatter and marker else "-",
+                                   markerfacecolor=colour),
+                            _colour_text(groups, ck, texts)))
+        title = spec.legend_title
+        if title is None:
+            title = texts.name(spec.hue) if spec.hue else ", ".join(map(texts.name, others))
+        blocks.append((title, entries))
+    if groups.has_style:
+        entries = []
+        for sk, value in groups.style_keys.items():
+            marker = MARKERS[groups._si[sk] % len(MARKERS)]
+            face = "white" if _filled(groups, sk) else "0.15"
+            entries.append((Line2D([], [], color="0.15", marker=marker,
+                                   markerfacecolor=face,
+                                   linestyle="none" if scatter else groups.linestyle(sk)),
+                            texts.value(value)))
+        title = spec.style_title if spec.style_title is not None else texts.name(spec.style)
+        blocks.append((title, entries))
+    if ref_handles:
+        blocks.append((None, [(h, name) for name, h in ref_handles.items()]))
+    if not blocks or sum(len(b[1]) for b in blocks) <= 1 and not ref_handles:
+        return
+    handles, labels, headers = [], [], []
+    legend_title = None
+    if len(blocks) == 1 or (len(blocks) == 2 and blocks[1][0] is None):
+        legend_title = blocks[0][0] or None
+        for _, entries in blocks:
+            handles += [h for h, _ in entries]
+            labels += [t for _, t in entries]
+    else:
+        for title, entries in blocks:
+            if title:
+                headers.append(len(handles))
+                handles.append(Line2D([], [], color="none"))
+                labels.append(title)
+            handles += [h for h, _ in entries]
+            labels += [t for _, t in entries]
+    where = spec.legend
+    if where == "below":
+        ncols = max(1, min(len(handles), 4 if spec.width_inches > 5 else 2))
+        leg = fig.legend(handles, labels, loc="outside lower center", ncols=ncols,
+                         title=legend_title)
+    elif where == "outside":
+        leg = fig.legend(handles, labels, loc="outside right upper", title=legend_title)
+    else:
+        leg = ax.legend(handles, labels, loc=where, title=legend_title)
+    for i in headers:
+        leg.get_texts()[i].set_fontweight("bold")
+        leg.legend_handles[i].set_visible(False)
+    if legend_title:
+        leg.get_title().set_fontweight("bold")
+
+
+# ---------------------------------------------------------------------------- log axes
+
+
+def number_text(x: float, *, powers: bool = False) -> str:
+    """A tick label: a plain number with at most 3 significant digits (``0.0032``, ``20``),
+    or a power of ten in mathtext (``10^-5``) when ``powers``."""
+    if x == 0 or not math.isfinite(x):
+        return "0" if x == 0 else str(x)
+    if powers:
+        exponent = math.floor(math.log10(abs(x)) + 1e-9)
+        mantissa = x / 10.0**exponent
+        if math.isclose(abs(mantissa), 1.0, rel_tol=1e-6):
+            sign = "-" if mantissa < 0 else ""
+            return f"${sign}10^{{{exponent}}}$"
+        return f"${mantissa:.2g}\\times10^{{{exponent}}}$"
+    text = f"{x:.3g}"
+    if "e" in text:
+        import numpy as np
+
+        text = np.format_float_positional(float(text), trim="-")
+    return text
+
+
+def _plain_log_formatter(label_only_base: bool):
+    """A ``LogFormatter`` (same choice of labelled ticks) that writes :func:`number_text`:
+    plain numbers while the axis stays within [0.001, 10^4], powers of ten beyond."""
+    from matplotlib.ticker import LogFormatter
+
+    class PlainLogFormatter(LogFormatter):
+        def _num_to_string(self, x, vmin, vmax):
+            low, high = sorted(self.axis.get_view_interval()) if self.axis else (vmin, vmax)
+            return number_text(x, powers=not _plain_range(low, high))
+
+    return PlainLogFormatter(labelOnlyBase=label_only_base, minor_thresholds=(1, 0.4))
+
+
+def _plain_range(low: float, high: float) -> bool:
+    """Whether the labelled ticks of a log axis over ``[low, high]`` (its decades, or the
+    ends when it spans less than one) all lie in [0.001, 10^4]: plain numbers then."""
+    if not (low > 0 and high > 0):
+        return False
+    first = 10.0 ** math.ceil(math.log10(low) - 1e-9)
+    last = 10.0 ** math.floor(math.log10(high) + 1e-9)
+    if first > last:  # no decade in view: the labelled minor ticks lie within the view
+        first, last = low, high
+    return first >= 0.999e-3 and last <= 1.001e4
+
+
+def _log_axis(ax, which: str, values: list[float]) -> None:
+    """Log axis labelled with numbers that read: at the swept values when they are few and
+    round (``2, 4, 8, 16``), else at powers of ten, with labelled minor ticks when the axis
+    spans about a decade or less."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
     positive = [v for v in values if v > 0]
-    if 0 < len(positive) <= 12:
-        ax.xaxis.set_major_locator(FixedLocator(positive))
-        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.xaxis.set_minor_formatter(NullFormatter())
+    round_values = all(float(f"{v:.2g}") == v for v in positive)
+    if 1 < len(positive) <= 10 and round_values:
+        axis.set_major_locator(FixedLocator(positive))
+        axis.set_major_formatter(_fixed_formatter())
+        axis.set_minor_locator(NullLocator())
+        axis.set_minor_formatter(NullFormatter())
+        return
+    axis.set_major_formatter(_plain_log_formatter(True))
+    axis.set_minor_formatter(_plain_log_formatter(False))
+
+
+def _fixed_formatter():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda x, _pos: number_text(x))
+
+
+# ---------------------------------------------------------------------------- helpers
 
 
 def _is_number(v: Any) -> bool:
@@ -258,7 +663,7 @@ def _is_number(v: Any) -> bool:
 
 
 def _f(v: Any) -> float:
-    return math.nan if v is None else float(v)
+    return math.nan if v is None or isinstance(v, str) else float(v)
 
 
 def _sort_key(v: Any) -> tuple:

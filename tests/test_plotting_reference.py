@@ -1,4 +1,4 @@
-"""Reference (theory) curves in figures: one shared line, or one per group."""
+"""Reference (theory) curves in figures: one shared line, or one per group; legend texts."""
 
 from __future__ import annotations
 
@@ -18,21 +18,23 @@ ROWS = [
 ]
 
 
-def _labels(fig):
-    return [line.get_label() for line in fig.axes[0].get_lines()
-            if not line.get_label().startswith("_")]
+def _legend(fig):
+    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def _lines(fig):
+    return {ln.get_gid(): ln for ln in fig.axes[0].get_lines() if ln.get_gid()}
 
 
 def test_shared_reference_is_one_line_and_per_group_reference_keeps_the_group_colour():
     spec = {"x": "w", "y": ["err"], "hue": "code", "reference": ["theory", "closed"]}
     fig = _draw(HEADER, ROWS, spec, ["code", "w"], title_default="t")
-    labels = _labels(fig)
-    assert labels.count("theory") == 1  # identical across codes: drawn once
-    assert "closed (code=a)" in labels and "closed (code=b)" not in labels  # NaN: skipped
-    lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}
-    assert list(lines["theory"].get_ydata()) == [1.0, 0.5]
-    data = {c.get_label(): c[0] for c in fig.axes[0].containers}  # errorbar containers
-    assert lines["closed (code=a)"].get_color() == data["code=a"].get_color()
+    assert _legend(fig) == ["a", "b", "theory", "closed"]  # one entry per reference
+    lines = _lines(fig)
+    assert list(lines["theory"].get_ydata()) == [1.0, 0.5]  # identical across codes: once
+    assert "closed|a" in lines and "closed|b" not in lines  # NaN: skipped
+    assert lines["closed|a"].get_color() == lines["a"].get_color()
+    assert lines["theory"].get_color() not in (lines["a"].get_color(), lines["b"].get_color())
 
 
 def test_unknown_reference_column_is_a_clear_error():
@@ -69,5 +71,10 @@ def test_model_tables_are_labelled_by_name_and_parameters():
             ["optimal_power", 0.0, 0.8, 0.7, 0.9, 5], ["optimal_power", 10.0, 0.3, 0.2, 0.4, 5]]
     fig = _draw(header, rows, {"x": "snr", "y": ["mse"], "hue": "policy"}, ["policy", "snr"],
                 title_default="t")
-    labels = [c.get_label() for c in fig.axes[0].containers]
-    assert labels == ["policy=threshold_scheduling(keep=16)", "policy=optimal_power"]
+    assert _legend(fig) == ["threshold scheduling(keep=16)", "optimal power"]
+    assert fig.axes[0].get_legend().get_title().get_text() == "policy"
+    labelled = {"x": "snr", "y": ["mse"], "hue": "policy", "legend_title": "power control",
+                "labels": {"threshold_scheduling": "16 strongest", "optimal_power": "optimal"}}
+    fig = _draw(header, rows, labelled, ["policy", "snr"], title_default="t")
+    assert _legend(fig) == ["16 strongest", "optimal"]
+    assert fig.axes[0].get_legend().get_title().get_text() == "power control"

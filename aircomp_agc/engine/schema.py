@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import json
 import re
 import typing
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from ..experiments.registry import (
@@ -39,28 +40,48 @@ from .params import (
 from .sweep import AXIS_GENERATORS, Sweep, expand_axis
 
 __all__ = [
+    "FIGURE_CI",
     "FIGURE_KINDS",
+    "FIGURE_LAYOUTS",
+    "FIGURE_LEGENDS",
+    "FIGURE_WIDTHS",
     "MAX_TRIALS",
     "SECTIONS",
     "FigureSpec",
     "ScenarioError",
     "TrialsSpec",
     "check_figure",
+    "merge_quick",
     "validate_tree",
+    "value_keys",
 ]
 
 #: Upper bound on trials per point (a typo guard; a study needing more splits its sweep).
 MAX_TRIALS = 10**9
 
-SECTIONS = ("scenario", "params", "sweep", "trials", "figure")
+SECTIONS = ("scenario", "params", "sweep", "trials", "figure", "quick")
+#: What a ``[quick]`` table may change (see :func:`merge_quick`).
+QUICK_SECTIONS = ("params", "sweep", "trials")
 SCENARIO_KEYS = ("name", "experiment", "description", "seed", "imports")
 SWEEP_KEYS = ("mode", "axes")
 TRIALS_KEYS = ("n", "rel_tol", "metric", "min", "max", "batch")
 FIGURE_KEYS = (
-    "x", "y", "hue", "logx", "logy", "title", "kind", "xlabel", "ylabel", "errorbars",
-    "reference",
+    "x", "y", "hue", "style", "logx", "logy", "title", "kind", "xlabel", "ylabel", "ci",
+    "reference", "width", "height", "labels", "legend_title", "style_title", "legend",
+    "layout", "xlim", "ylim", "errorbars",
 )
 FIGURE_KINDS = ("line", "scatter")
+#: How Monte-Carlo confidence intervals are drawn: shaded band, error bars, or not at all.
+FIGURE_CI = ("band", "bars", "none")
+#: Named figure widths in inches: one column and two columns of a two-column paper (IEEE).
+FIGURE_WIDTHS = {"column": 3.5, "double": 7.16}
+#: Where the legend goes ("outside": right of the axes, "below": under them).
+FIGURE_LEGENDS = (
+    "best", "upper right", "upper left", "lower left", "lower right", "center right",
+    "center left", "upper center", "lower center", "outside", "below", "none",
+)
+#: Several ``y`` metrics: panels stacked in one column, or side by side in one row.
+FIGURE_LAYOUTS = ("stack", "row")
 _SLUG = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 # Characters str.splitlines() breaks on: none may appear raw in a message.
 _LINE_BREAKS = frozenset(map(ord, "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"))
@@ -139,30 +160,146 @@ class TrialsSpec:
 class FigureSpec:
     """The ``[figure]`` table: what ``aircomp-agc plot`` draws from ``results.csv``.
 
-    ``x`` and ``hue`` name swept parameters; ``y`` names metrics (error bars from the CI
-    columns when present and ``errorbars`` is true); ``kind`` is ``"line"`` or ``"scatter"``;
-    ``reference`` names metrics drawn as dashed reference curves on every panel (theory
-    values, closed forms): once in grey when every line has the same values, else per line.
+    ``x``, ``hue`` and ``style`` name swept parameters: ``hue`` sets the colour (and the
+    marker when there is no ``style``), ``style`` the line style and marker of a second
+    grouping variable. ``y`` names metrics, one panel each; Monte-Carlo metrics get their
+    95% confidence interval as a band, error bars or nothing (``ci``; default: a band for
+    lines, bars for a scatter). ``kind`` is ``"line"`` or ``"scatter"``; ``reference`` names
+    metrics drawn as dashed reference curves on every panel (theory values, closed forms):
+    once in grey when every line has the same values, else per line in its colour.
+
+    Presentation: ``width`` (``"column"`` = 3.5 in, ``"double"`` = 7.16 in, or inches) and
+    ``height`` (inches, default from the panels); ``labels`` maps swept values, parameter
+    names and metric names to legend / axis text (``{ optimal_power = "optimal power" }``);
+    ``legend_title`` / ``style_title`` head the colour and style groups of the legend;
+    ``legend`` places it (``"best"``, a corner, ``"outside"``, ``"below"``, ``"none"``);
+    ``layout`` stacks several panels (``"stack"``) or puts them in a row (``"row"``);
+    ``xlim`` / ``ylim`` are ``[low, high]``; ``ylabel`` is one text or one per panel.
     """
 
     x: str
     y: tuple[str, ...]
     hue: str | None = None
+    style: str | None = None
     logx: bool = False
     logy: bool = False
     title: str = ""
     kind: str = "line"
     xlabel: str | None = None
-    ylabel: str | None = None
-    errorbars: bool = True
+    ylabel: str | tuple[str, ...] | None = None
+    ci: str | None = None
     reference: tuple[str, ...] = ()
+    width: str | float = "column"
+    height: float | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    legend_title: str | None = None
+    style_title: str | None = None
+    legend: str = "best"
+    layout: str = "stack"
+    xlim: tuple[float, float] | None = None
+    ylim: tuple[float, float] | None = None
+
+    @property
+    def width_inches(self) -> float:
+        """The width in inches (a named width resolved through :data:`FIGURE_WIDTHS`)."""
+        return FIGURE_WIDTHS.get(self.width, self.width) if isinstance(self.width, str) \
+            else float(self.width)
+
+    def ci_style(self) -> str:
+        """How confidence intervals are drawn: ``ci``, else a band for lines, bars for dots."""
+        if self.ci is not None:
+            return self.ci
+        return "bars" if self.kind == "scatter" else "band"
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``[figure]`` table, without unset entries (``y`` and ``reference`` as lists)."""
-        out = {k: getattr(self, k) for k in FIGURE_KEYS}
-        out["y"] = list(self.y)
-        out["reference"] = list(self.reference) or None
-        return {k: v for k, v in out.items() if v is not None}
+        """The ``[figure]`` table, without unset entries (tuples as lists)."""
+        out: dict[str, Any] = {}
+        for key in FIGURE_KEYS:
+            value = getattr(self, key, None)
+            if isinstance(value, tuple):
+                value = list(value)
+            if isinstance(value, Mapping):
+                value = dict(value)
+            if value is None or value == [] or value == {}:
+                continue
+            out[key] = value
+        return out
+
+
+def value_keys(value: Any) -> tuple[str, ...]:
+    """The texts a ``[figure] labels`` key may use to name a swept ``value``.
+
+    A number: its shortest forms (``0.1``; ``10``, ``10.0`` for ``10.0``). A string: itself.
+    A model table ``{name = "digital", bits = 2}`` (or its JSON text, as ``results.csv``
+    stores it): ``digital(bits=2)``, with its parameters in the given and in sorted order,
+    and its bare name. The first entry is the default legend text.
+    """
+    from ..experiments.specs import label
+
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return (value,)
+    if isinstance(value, Mapping) and isinstance(value.get("name"), str):
+        params = {k: v for k, v in value.items() if k != "name"}
+        texts = [label(dict(value)), label({"name": value["name"], **dict(sorted(params.items()))}),
+                 value["name"]]
+        return tuple(dict.fromkeys(texts))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return (label(value),)
+    texts = [f"{value:g}", str(value)]
+    if isinstance(value, float) and value.is_integer():
+        texts += [str(int(value)), f"{value:.1f}"]
+    return tuple(dict.fromkeys(texts))
+
+
+def merge_quick(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """The scenario tree of ``--quick``: its ``[quick]`` table merged in, or trials scaled.
+
+    ``[quick]`` holds the same sections as the scenario (``trials.n = 200``,
+    ``params.search_draws = 50``, ``sweep.axes.snr_db = [0, 10, 20]``); its tables merge
+    into the scenario's, other values replace. Without ``[quick]``, a fixed trial count
+    becomes a tenth (at least 2; the batch shrinks with it) and an adaptive one gets a
+    tenth of its ``max`` (at least its ``min``). The result has no ``[quick]`` table.
+    """
+    tree = {k: v for k, v in tree.items()}
+    quick = tree.pop("quick", None)
+    if quick is None:
+        trials = dict(tree.get("trials") or {}) if isinstance(tree.get("trials"), Mapping) \
+            else tree.get("trials")
+        if isinstance(trials, dict):
+            n = trials.get("n")
+            if kind_of(n) == "int" and n > 0:
+                trials["n"] = max(min(n, QUICK_MIN_TRIALS), -(-n // QUICK_DIVISOR))
+                if kind_of(trials.get("batch")) == "int":
+                    trials["batch"] = max(1, min(trials["batch"], trials["n"]))
+            elif "rel_tol" in trials:
+                low = trials.get("min", TrialsSpec.DEFAULT_MIN)
+                high = trials.get("max", max(TrialsSpec.DEFAULT_MAX, low))
+                if kind_of(low) == "int" and kind_of(high) == "int":
+                    trials["max"] = max(low, -(-high // QUICK_DIVISOR))
+            tree["trials"] = trials
+        return tree
+    if not isinstance(quick, Mapping):
+        return tree  # the validator names the problem
+    return _deep_merge(tree, quick)
+
+
+#: Without a ``[quick]`` table, ``--quick`` divides trial counts by this (see merge_quick).
+QUICK_DIVISOR = 10
+QUICK_MIN_TRIALS = 2
+
+
+def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) \
+                and not set(value) & set(AXIS_GENERATORS):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 # ---------------------------------------------------------------------------- validation
@@ -197,6 +334,7 @@ def check_figure(
     source: str = "<figure>",
     from_cli: Collection[tuple[str, ...]] = (),
     owner: str = "the experiment",
+    values: Mapping[str, Sequence[Any]] | None = None,
 ) -> FigureSpec:
     """Validate a ``[figure]`` table against the swept parameters and the metrics.
 
@@ -212,6 +350,9 @@ def check_figure(
         Prefix of messages (the scenario file or the results folder).
     owner : str
         What the metrics belong to, for messages (``"experiment 'aircomp-mse'"``).
+    values : mapping of str to sequence, optional
+        Swept parameter -> its values; the keys of ``labels`` must name one of them (see
+        :func:`value_keys`), a swept parameter or a metric (None: not checked).
 
     Raises
     ------
@@ -223,7 +364,7 @@ def check_figure(
     for key in table:
         if key not in FIGURE_KEYS:
             validator.unknown(("figure", key), FIGURE_KEYS)
-    return validator.figure(dict(table), list(swept), metrics, owner)
+    return validator.figure(dict(table), list(swept), metrics, owner, values=values)
 
 
 class _Validator:
@@ -317,9 +458,18 @@ class _Validator:
         if "figure" in tree:
             figure = self.figure(
                 self.table(tree, "figure", FIGURE_KEYS), list(sweep.names), outputs,
-                f"experiment '{self.ref}'",
+                f"experiment '{self.ref}'", values=sweep.axes,
             )
+        if "quick" in tree:
+            self.quick(tree)
         return dict(head, params=params, sweep=sweep, trials=trials, figure=figure)
+
+    def quick(self, tree: Mapping[str, Any]) -> None:
+        """``[quick]`` must be a table of scenario sections, and the quick scenario valid."""
+        self.table(tree, "quick", QUICK_SECTIONS)
+        merged = merge_quick(tree)
+        from_cli = {p[1:] for p in self.from_cli if p[:1] == ("quick",)}
+        _Validator(f"{self.source} (with [quick])", from_cli).run(merged)
 
     def header(self, head: dict) -> dict[str, Any]:
         for key in ("name", "experiment", "seed"):
@@ -503,12 +653,12 @@ class _Validator:
         return TrialsSpec(rel_tol=float(rel_tol), metric=metric, min=low, max=high, batch=batch)
 
     def figure(self, f: dict, swept: list[str], metrics: Mapping[str, str] | None,
-               owner: str) -> FigureSpec:
+               owner: str, values: Mapping[str, Sequence[Any]] | None = None) -> FigureSpec:
         for key in ("x", "y"):
             if key not in f:
                 self.fail(("figure", key), "is required in [figure].")
         out: dict[str, Any] = {}
-        for key in ("x", "hue"):
+        for key in ("x", "hue", "style"):
             if key not in f:
                 continue
             value = self.str_(("figure", key), f[key])
@@ -523,22 +673,101 @@ class _Validator:
             out[key] = value
         if out.get("hue") is not None and out["hue"] == out["x"]:
             self.fail(("figure", "hue"), f"must differ from 'x'; both are {short(out['x'])}.")
+        if out.get("style") is not None and out["style"] in (out["x"], out.get("hue")):
+            other = "x" if out["style"] == out["x"] else "hue"
+            self.fail(("figure", "style"),
+                      f"must differ from 'x' and 'hue'; '{other}' is {short(out['style'])} too.")
         out["y"] = self.metric_names("y", f["y"], metrics, owner, "a metric name or a non-empty "
                                      "list of metric names")
         if "reference" in f:
             out["reference"] = self.metric_names("reference", f["reference"], metrics, owner,
                                                  "a metric name or a list of metric names")
-        for key in ("logx", "logy", "errorbars"):
+        for key in ("logx", "logy"):
             if key in f:
                 out[key] = self.bool_(("figure", key), f[key])
-        for key in ("title", "xlabel", "ylabel"):
+        for key in ("title", "xlabel", "legend_title", "style_title"):
             if key in f:
                 out[key] = self.str_(("figure", key), f[key], nonempty=False)
-        if "kind" in f:
-            if f["kind"] not in FIGURE_KINDS:
-                self.bad(("figure", "kind"), "'line' or 'scatter'", f["kind"])
-            out["kind"] = f["kind"]
+        if "ylabel" in f:
+            out["ylabel"] = self.ylabel(f["ylabel"], len(out["y"]))
+        for key, choices in (("kind", FIGURE_KINDS), ("ci", FIGURE_CI),
+                             ("legend", FIGURE_LEGENDS), ("layout", FIGURE_LAYOUTS)):
+            if key in f:
+                out[key] = self.choice(("figure", key), f[key], choices)
+        if "errorbars" in f:  # the older switch: false means ci = "none"
+            if not self.bool_(("figure", "errorbars"), f["errorbars"]) and "ci" not in out:
+                out["ci"] = "none"
+        if "width" in f:
+            w = f["width"]
+            if isinstance(w, str):
+                if w not in FIGURE_WIDTHS:
+                    self.fail(("figure", "width"), "must be 'column', 'double' or a size in "
+                              f"inches in [0.5, 20]; got str {short(w)}."
+                              f"{_hint(w, list(FIGURE_WIDTHS))}")
+                out["width"] = w
+            else:
+                out["width"] = self.inches(("figure", "width"), w, "'column', 'double' or ")
+        if "height" in f:
+            out["height"] = self.inches(("figure", "height"), f["height"])
+        for key in ("xlim", "ylim"):
+            if key in f:
+                out[key] = self.limits(("figure", key), f[key],
+                                       positive=bool(out.get("logx" if key == "xlim" else "logy")))
+        if "labels" in f:
+            out["labels"] = self.labels(f["labels"], swept, metrics, values)
         return FigureSpec(**out)
+
+    def choice(self, path, value, choices: Sequence[str]) -> str:
+        if kind_of(value) != "str" or value not in choices:
+            hint = _hint(value, choices) if kind_of(value) == "str" else ""
+            quoted = [repr(c) for c in choices]
+            allowed = " or ".join(quoted) if len(quoted) == 2 else f"one of {', '.join(quoted)}"
+            self.fail(path, f"must be {allowed}; got {kind_of(value)} {short(value)}.{hint}")
+        return value
+
+    def inches(self, path, value, also: str = "") -> float:
+        if kind_of(value) not in ("int", "float") or not 0.5 <= value <= 20:
+            numeric = kind_of(value) in ("int", "float")
+            self.bad(path, f"{also}a size in inches in [0.5, 20]", value, show_kind=not numeric)
+        return float(value)
+
+    def limits(self, path, value, *, positive: bool) -> tuple[float, float]:
+        ok = (kind_of(value) == "list" and len(value) == 2
+              and all(kind_of(v) in ("int", "float") for v in value))
+        if not ok or not value[0] < value[1] or (positive and value[0] <= 0):
+            what = "[low, high] with 0 < low < high (a log axis)" if positive else \
+                "[low, high] with low < high"
+            self.bad(path, what, value)
+        return (float(value[0]), float(value[1]))
+
+    def ylabel(self, value, n_panels: int) -> str | tuple[str, ...]:
+        if isinstance(value, str):
+            return value
+        if (kind_of(value) != "list" or len(value) != n_panels
+                or not all(isinstance(v, str) for v in value)):
+            self.bad(("figure", "ylabel"), f"a str or a list of {n_panels} str (one per 'y' "
+                                           "metric)", value)
+        return tuple(value)
+
+    def labels(self, value, swept: list[str], metrics: Mapping[str, str] | None,
+               values: Mapping[str, Sequence[Any]] | None) -> dict[str, str]:
+        if not isinstance(value, Mapping):
+            self.bad(("figure", "labels"), "a table of name = \"legend text\"", value)
+        known: list[str] = list(swept)
+        if metrics is not None:
+            known += list(metrics)
+        for axis in (values or {}).values():
+            for v in axis:
+                known += value_keys(v)
+        known = list(dict.fromkeys(known))
+        out = {}
+        for key, text in value.items():
+            path = ("figure", "labels", key)
+            if values is not None and (metrics is not None) and key not in known:
+                self.fail(path, "names no swept value, swept parameter or metric (known: "
+                                f"{short(', '.join(known), 200)}).{_hint(key, known)}")
+            out[key] = self.str_(path, text)
+        return out
 
     def metric_names(self, key: str, value, metrics, owner: str, expected: str) -> tuple:
         names = [value] if isinstance(value, str) else value
