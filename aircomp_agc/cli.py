@@ -1,4 +1,5 @@
-"""The ``aircomp-agc`` command: run scenarios, plot results, list what can be chosen by name.
+"""The ``aircomp-agc`` command: run scenarios, reproduce the figure set, audit the source
+text's claims, plot results, list what can be chosen by name.
 
 Only this module prints, parses arguments and chooses exit codes:
 
@@ -10,7 +11,7 @@ Only this module prints, parses arguments and chooses exit codes:
 - ``130`` interrupted by Ctrl-C (finished points are kept; the message says how to resume).
 
 Subcommands live in :data:`COMMANDS` (name -> help, argument builder, handler), one
-function each, so later ones (``reproduce``, ``audit``) slot in without touching the rest.
+function each.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ examples:
   aircomp-agc run scenarios/coding-study.toml --set trials.n=500 --set "sweep.axes.code=['bgc']"
   aircomp-agc run scenarios/coding-study.toml --executor serial --no-plot
   aircomp-agc run scenarios/coding-study.toml --resume        # continue an interrupted run
+  aircomp-agc run scenarios/coding-study.toml --quick         # its [quick] trial counts
   aircomp-agc run scenarios/coding-study.toml --executor dask --local-cluster --workers 4
   aircomp-agc run scenarios/coding-study.toml --executor dask --scheduler tcp://10.0.0.5:8786
 """
@@ -74,6 +76,22 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a scenario key (dotted path, TOML value); repeatable",
     )
+    _add_quick(p)
+    _add_executor_options(p)
+    p.add_argument("--no-plot", action="store_true", help="do not draw the [figure]")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+
+
+def _add_quick(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--quick", action="store_true",
+        help="reduced trial counts for a fast look (the scenario's [quick] table, else a "
+             "tenth of the trials); results and figures go to results/quick, figures/quick",
+    )
+
+
+def _add_executor_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``run`` that say where and how points run (shared by ``reproduce``)."""
     p.add_argument(
         "--executor", choices=("serial", "processes", "dask"), default="processes",
         help="where points run (default: processes, one per core)",
@@ -92,30 +110,41 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         "--results-dir", default="results", metavar="DIR",
         help="parent of the results folder (default: results)",
     )
-    p.add_argument("--no-plot", action="store_true", help="do not draw the [figure]")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _executor(args: argparse.Namespace) -> Any:
+    """The executor of ``--executor`` & co: a name for run_scenario to manage, or one built
+    here (Dask, or any option beyond the defaults) that the caller closes."""
     from .engine.executors import make_executor
-    from .engine.progress import RunInterrupted, resume_command
-    from .engine.run import run_scenario
-    from .engine.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario, overrides=args.overrides)
     if args.workers is not None and args.workers < 1:
         raise UserError(f"argument --workers: must be an int >= 1; got {args.workers}")
-    _check_results_dir(args.results_dir)
-    executor: Any = args.executor
     if args.executor != "processes" or args.scheduler or args.local_cluster:
-        executor = make_executor(
+        return make_executor(
             args.executor, workers=args.workers, scheduler=args.scheduler,
             local_cluster=args.local_cluster,
         )
+    return args.executor
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .engine.progress import RunInterrupted, resume_command
+    from .engine.run import run_scenario
+    from .engine.scenario import load_scenario
+    from .reproduce import load_quick, results_folder
+
+    if args.quick:
+        scenario = load_quick(args.scenario, overrides=args.overrides)
+    else:
+        scenario = load_scenario(args.scenario, overrides=args.overrides)
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"argument --workers: must be an int >= 1; got {args.workers}")
+    _check_results_dir(args.results_dir)
+    executor = _executor(args)
     try:
         result = run_scenario(
             scenario,
-            results_dir=args.results_dir,
+            results_dir=results_folder(args.results_dir, args.quick),
             executor=executor,
             workers=args.workers,
             resume=args.resume,
@@ -140,11 +169,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"results:  {result.csv_path}")
     print(f"manifest: {result.manifest_path}")
     if not args.no_plot:
-        from .plotting import plot_results
+        from .plotting import FIGURES_DIR, plot_results
 
-        figure = plot_results(result.directory)
-        print(f"figure:   {figure}" if figure else "figure:   none (no [figure] and no swept axis)")
+        stem = results_folder(FIGURES_DIR, args.quick) / scenario.name
+        figure = plot_results(result.directory, out=stem)
+        print(f"figure:   {_figure_text(figure)}" if figure
+              else "figure:   none (no [figure] and no swept axis)")
     return EXIT_OK
+
+
+def _figure_text(path: Any) -> str:
+    """``figures/x.png (+ .pdf)``: the PNG and the other formats written next to it."""
+    from pathlib import Path
+
+    path = Path(path)
+    others = [f".{fmt}" for fmt in ("pdf", "svg") if path.with_suffix(f".{fmt}").is_file()
+              and path.suffix != f".{fmt}"]
+    return f"{path} (+ {', '.join(others)})" if others else str(path)
 
 
 def _print_warnings(warnings: dict[str, int], total: int, manifest: Any) -> None:
@@ -184,14 +225,19 @@ def _check_results_dir(path: str) -> None:
 PLOT_EPILOG = """\
 examples:
   aircomp-agc plot results/coding-study
-  aircomp-agc plot results/coding-study --out coding.png
+  aircomp-agc plot results/coding-study --out coding.png     # one format, by suffix
+  aircomp-agc plot results/coding-study --out paper/fig3        # paper/fig3.pdf and .png
   aircomp-agc plot results/coding-study --set figure.logy=false --set "figure.y=['storage']"
 """
 
 
 def _add_plot(p: argparse.ArgumentParser) -> None:
     p.add_argument("results", metavar="RESULTS_DIR", help="a run's folder (results/<name>)")
-    p.add_argument("--out", metavar="PNG", help="output file (default: figures/<name>.png)")
+    p.add_argument(
+        "--out", metavar="PATH",
+        help="output: a .png/.pdf/.svg file, or a stem for PDF + PNG (default: "
+             "figures/<name>)",
+    )
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="figure.KEY=VALUE",
         help="override a key of the run's [figure] (TOML value); repeatable",
@@ -204,7 +250,118 @@ def cmd_plot(args: argparse.Namespace) -> int:
     figure = plot_results(args.results, out=args.out, overrides=args.overrides)
     if figure is None:
         raise UserError(f"{args.results}: nothing to plot (no [figure] and no swept axis)")
-    print(f"figure: {figure}")
+    print(f"figure: {_figure_text(figure)}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- reproduce
+
+REPRODUCE_EPILOG = """\
+examples:
+  aircomp-agc reproduce --quick                    # every figure, reduced trials (minutes)
+  aircomp-agc reproduce                            # the full set, into figures/
+  aircomp-agc reproduce --only coding-study storage-frontier
+  aircomp-agc reproduce --resume                   # continue, or redraw from finished runs
+  aircomp-agc reproduce --executor dask --scheduler tcp://10.0.0.5:8786
+"""
+
+
+def _add_reproduce(p: argparse.ArgumentParser) -> None:
+    _add_quick(p)
+    p.add_argument(
+        "--only", nargs="+", default=[], metavar="NAME",
+        help="only these scenarios (names or file stems)",
+    )
+    p.add_argument(
+        "--scenarios", default="scenarios", metavar="DIR",
+        help="folder of the scenario files (default: scenarios); those with a [figure] run",
+    )
+    p.add_argument(
+        "--figures-dir", default="figures", metavar="DIR",
+        help="where figures go (default: figures; figures/quick with --quick)",
+    )
+    _add_executor_options(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .engine.progress import RunInterrupted, resume_command
+    from .reproduce import figure_set, reproduce, results_folder
+
+    scenarios = figure_set(args.scenarios, only=args.only, quick=args.quick)
+    if not scenarios:
+        raise UserError(f"{args.scenarios}: no scenario file with a [figure]")
+    _check_results_dir(args.results_dir)
+    results_dir = results_folder(args.results_dir, args.quick)
+    figures_dir = results_folder(args.figures_dir, args.quick)
+    executor = _executor(args)
+    mode = "quick" if args.quick else "full"
+    print(f"reproducing {len(scenarios)} figures ({mode}): "
+          f"{', '.join(s.name for s in scenarios)}")
+
+    def done(outcome: Any) -> None:
+        files = ", ".join(str(f) for f in outcome.figures)
+        print(f"{outcome.name}: {outcome.points} points ({outcome.computed} computed, "
+              f"{outcome.reused} reused) in {outcome.seconds:.1f} s -> {files}", flush=True)
+        _print_warnings(outcome.warnings, outcome.points,
+                        results_dir / outcome.name / "manifest.json")
+
+    try:
+        outcomes = reproduce(
+            scenarios, results_dir=results_dir, figures_dir=figures_dir, executor=executor,
+            workers=args.workers, resume=args.resume, force=args.force,
+            progress=not args.quiet, command=[PROG, *args.argv], on_done=done,
+        )
+    except RunInterrupted as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{PROG}: resume with: {resume_command(args.argv, PROG)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if not isinstance(executor, str):
+            executor.close()
+    total = sum(o.seconds for o in outcomes)
+    print(f"{len(outcomes)} figures in {total:.1f} s ({total / 60:.1f} min) in {figures_dir}/")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- audit
+
+AUDIT_EPILOG = """\
+examples:
+  aircomp-agc audit --quick                        # about a minute
+  aircomp-agc audit                                # full trial counts, figures/claims.md
+  aircomp-agc audit --out claims.md --claims storage-exact-bound
+"""
+
+
+def _add_audit(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="reduced trial counts and sizes")
+    p.add_argument("--out", default="figures/claims.md", metavar="PATH",
+                   help="the markdown report (default: figures/claims.md)")
+    p.add_argument("--claims", nargs="+", metavar="ID", help="only these claims (by id)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed (default: 0)")
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from .audit import claim_ids, run_audit
+
+    if args.claims:
+        known = claim_ids()
+        for cid in args.claims:
+            if cid not in known:
+                import difflib
+
+                close = difflib.get_close_matches(cid, known, n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else ""
+                raise UserError(f"argument --claims: no claim {cid!r} (claims: "
+                                f"{', '.join(known)}).{hint}")
+    if args.seed < 0:
+        raise UserError(f"argument --seed: must be an int >= 0; got {args.seed}")
+    report = run_audit(out=args.out, quick=args.quick, claims=args.claims, rng=args.seed)
+    rows = [(cid, status) for cid, status in report.verdicts.items()]
+    for line in _align([("claim", "verdict"), *rows]):
+        print(line)
+    print(f"{len(rows)} claims in {report.seconds:.1f} s; report: {report.path}")
     return EXIT_OK
 
 
@@ -463,6 +620,14 @@ class Command:
 
 COMMANDS: dict[str, Command] = {
     "run": Command("run a scenario file", _add_run, cmd_run, RUN_EPILOG),
+    "reproduce": Command(
+        "run every scenario with a [figure] and write the figures (PDF and PNG)",
+        _add_reproduce, cmd_reproduce, REPRODUCE_EPILOG,
+    ),
+    "audit": Command(
+        "check the source text's quantitative claims by measurement (figures/claims.md)",
+        _add_audit, cmd_audit, AUDIT_EPILOG,
+    ),
     "plot": Command("draw a run's [figure] from its results.csv", _add_plot, cmd_plot, PLOT_EPILOG),
     "list": Command(
         "list codes, channels, power-control policies, straggler models, experiments or "
@@ -480,7 +645,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Approximate gradient coding meets over-the-air computation.",
-        epilog="examples:\n  aircomp-agc run scenarios/coding-study.toml\n"
+        epilog="examples:\n  aircomp-agc reproduce --quick\n"
+        "  aircomp-agc run scenarios/coding-study.toml\n"
+        "  aircomp-agc audit --quick\n"
         "  aircomp-agc list experiments\n  aircomp-agc run --help",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -258,9 +258,10 @@ def test_plot_defaults_and_bad_spec(workdir):
     header = ["x", "v_mean", "v_ci_low", "v_ci_high", "v_n", "x2"]
     assert default_figure(header, ["x"]) == {"x": "x", "y": ["v"], "hue": None}
     assert default_figure(header, []) is None
-    with pytest.raises(ValueError, match="'nope' is not a column of results.csv"):
+    with pytest.raises(ValueError, match=r"'x' must be one of the swept parameters \(x\); "
+                                         "got 'nope'"):
         plot_results("results/cli-study", figure={"x": "nope", "y": ["v"]})
-    with pytest.raises(ValueError, match="'kind' must be one of line, scatter; got 'pie'"):
+    with pytest.raises(ValueError, match="'kind' must be 'line' or 'scatter'; got str 'pie'"):
         plot_results("results/cli-study", figure={"x": "x", "y": ["v"], "kind": "pie"})
     path = plot_results("results/cli-study", figure={"x": "x", "y": "v", "kind": "scatter"},
                         out="s.png")
