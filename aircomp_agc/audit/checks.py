@@ -69,6 +69,12 @@ def _g(x: Any, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
+def _exp(x: float) -> str:
+    """A fitted exponent, two decimals (no ``-0.00``)."""
+    text = f"{x:.2f}"
+    return "0.00" if text == "-0.00" else text
+
+
 def _ci(e: Estimate | None) -> str:
     if e is None:
         return "-"
@@ -667,9 +673,9 @@ def measure_quick_check(ctx: AuditContext) -> Measurement:
     return Measurement(
         summary=(f"s/N = 0.2, N = {', '.join(map(str, ns))}, eps = 0.1/0.03/0.01: "
                  f"signed-sparse meets {met['signed-sparse']} of {total}; fitted storage ~ "
-                 f"(log N)^a eps^-b: bgc a = {fits['bgc'][0]:.2f}, b = {fits['bgc'][1]:.2f}; "
-                 f"approx-frc a = {fits['approx-frc'][0]:.2f}, b = "
-                 f"{fits['approx-frc'][1]:.2f} (claim: a = b = 1)"),
+                 f"(log N)^a eps^-b: bgc a = {_exp(fits['bgc'][0])}, b = {_exp(fits['bgc'][1])}; "
+                 f"approx-frc a = {_exp(fits['approx-frc'][0])}, b = "
+                 f"{_exp(fits['approx-frc'][1])} (claim: a = b = 1)"),
         data={"fits": fits, "below": below, "met": met, "total": total},
         tables=(_table("Smallest storage at s/N = 0.2 (Theta(log N / eps) taken with constant 1)",
                        ("N", "s", "epsilon", "log(N)/eps", "log(N)/eps >= N?",
@@ -677,7 +683,7 @@ def measure_quick_check(ctx: AuditContext) -> Measurement:
                 _table("Fitted exponents: storage ~ (log N)^a * (1/eps)^b",
                        ("family", "a (claim 1)", "b (claim 1)", "storage <= log(N)/eps "
                         "everywhere"),
-                       [(f, f"{fits[f][0]:.2f}", f"{fits[f][1]:.2f}", "yes" if below[f] else "no")
+                       [(f, _exp(fits[f][0]), _exp(fits[f][1]), "yes" if below[f] else "no")
                         for f in fams])),
         notes=(
             "The Quick Check's answer (and the Definition box and Key Takeaway) name random "
@@ -697,7 +703,7 @@ def verdict_quick_check(m: Measurement) -> Verdict:
         a, b = d["fits"]["bgc"]
         return Verdict("fails", (
             f"the random sparse (+/-1) encoding meets none of the {d['total']} (N, eps) targets; "
-            f"0/1 random sparse codes (bgc) scale as (log N)^{a:.2f} eps^-{b:.2f}, not "
+            f"0/1 random sparse codes (bgc) scale as (log N)^{_exp(a)} eps^-{_exp(b)}, not "
             f"log N / eps."))
     a, b = d["fits"]["signed-sparse"]
     if 0.5 <= a <= 1.5 and 0.5 <= b <= 1.5:
