@@ -146,7 +146,7 @@ class LinearProblem(Problem):
         if self.n_outputs == 1:
             return w @ X.T
         W = w.reshape(*w.shape[:-1], self.n_features, self.n_outputs)
-        return np.einsum("nd,...dc->...nc", X, W)
+        return np.matmul(X, W)  # BLAS, broadcast over leading axes (einsum is not)
 
     def _sample_losses(self, z: np.ndarray) -> np.ndarray:
         if self.name == "ridge":
