@@ -330,7 +330,7 @@ AUDIT_EPILOG = """\
 examples:
   aircomp-agc audit --quick                        # about a minute
   aircomp-agc audit                                # full trial counts, figures/claims.md
-  aircomp-agc audit --out claims.md --claims storage-exact-bound
+  aircomp-agc audit --out claims.md --claims exact-storage example-n100
 """
 
 

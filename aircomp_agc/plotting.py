@@ -65,10 +65,14 @@ PALETTE = (
     "#F0E442",  # yellow
 )
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
-LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)))
-#: Reference (theory) curves: dark grey, thinner, each its own dash pattern.
-REF_STYLES = ((0, (4, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2)), (0, (3, 1, 1, 1, 1, 1)),
+#: Line styles of the ``style`` groups (solid first).
+LINESTYLES = ("-", (0, (4, 1.5)), (0, (6, 1.5, 1, 1.5)), (0, (1.5, 1)),
+              (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)))
+#: Reference (theory) curves: dark grey, thinner, each its own dash pattern; dashed first
+#: when line styles are free, dotted first when a ``style`` group uses the dashes.
+REF_STYLES = ((0, (4, 2)), (0, (1, 1.3)), (0, (6, 2, 1, 2)), (0, (3, 1, 1, 1, 1, 1)),
               (0, (8, 3)))
+REF_STYLES_WITH_STYLE = ((0, (1, 1.3)), (0, (3, 1, 1, 1, 1, 1)), (0, (8, 3)), (0, (1, 3)))
 REF_COLOR = "0.25"
 
 #: The matplotlib settings of every figure (sizes in points at the printed size).
@@ -121,7 +125,7 @@ STYLE: dict[str, Any] = {
 }
 
 #: Height of one panel (inches) for a column-wide and a wider figure.
-PANEL_HEIGHT = {"narrow": 2.3, "wide": 2.5}
+PANEL_HEIGHT = {"narrow": 2.3, "wide": 2.5, "stacked": 1.95}
 
 
 def default_figure(header: list[str], swept: list[str]) -> dict[str, Any] | None:
@@ -318,6 +322,8 @@ def _draw(header: list[str], rows: list[list[Any]], spec: FigureSpec | Mapping[s
     row_layout = spec.layout == "row" and len(ys) > 1
     width = spec.width_inches
     panel_h = PANEL_HEIGHT["narrow" if width < 5 else "wide"]
+    if len(ys) > 1 and not row_layout:
+        panel_h = PANEL_HEIGHT["stacked"]
     n_rows = 1 if row_layout else len(ys)
     height = spec.height or panel_h * n_rows + (0.25 if spec.title or title_default else 0)
     with rc_context(STYLE):
@@ -427,14 +433,15 @@ def _panel(ax, header, rows, spec: FigureSpec, y: str, xi: int, groups: _Groups,
             if ci == "band":
                 ax.fill_between(xs, lows, highs, color=colour, alpha=0.18, linewidth=0,
                                 zorder=2)
-    for ref, dash in zip(spec.reference, _cycle(REF_STYLES), strict=False):
+    dashes = REF_STYLES_WITH_STYLE if groups.has_style else REF_STYLES
+    for ref, dash in zip(spec.reference, _cycle(dashes), strict=False):
         _draw_reference(ax, header, groups, xi, ref, dash, texts, ref_handles)
     if spec.logx:
         _log_axis(ax, "x", sorted({_f(r[xi]) for r in rows if _is_number(r[xi])}))
     elif all(isinstance(r[xi], int) and not isinstance(r[xi], bool) for r in rows):
         from matplotlib.ticker import MaxNLocator
 
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # 0, 5, 10, not 2.5
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     if spec.logy:
         _log_axis(ax, "y", [])
     if spec.xlim:
@@ -571,7 +578,7 @@ def _legend(fig, ax, spec: FigureSpec, groups: _Groups, texts: _Texts, others: l
         leg = fig.legend(handles, labels, loc="outside lower center", ncols=ncols,
                          title=legend_title)
     elif where == "outside":
-        leg = fig.legend(handles, labels, loc="outside right upper", title=legend_title)
+        leg = fig.legend(handles, labels, loc="outside right center", title=legend_title)
     else:
         leg = ax.legend(handles, labels, loc=where, title=legend_title)
     for i in headers:

@@ -355,3 +355,14 @@ def test_quick_without_a_table_takes_a_tenth_of_the_trials():
     merged = merge_quick({"trials": {"n": 100}, "params": {"a": 1, "b": 2},
                           "quick": {"params": {"b": 3}, "trials": {"n": 7}}})
     assert merged == {"trials": {"n": 7}, "params": {"a": 1, "b": 3}}
+
+
+def test_audit_subcommand_writes_the_report(workdir, capsys):
+    pytest.importorskip("aircomp_agc.audit")
+    assert main(["audit", "--quick", "--claims", "exact-storage", "--out", "c/claims.md"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"exact-storage\s+(holds|fails)", out) and "report: c/claims.md" in out
+    assert (workdir / "c/claims.md").read_text().startswith("# Audit")
+    assert main(["audit", "--claims", "exact-storag"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Did you mean 'exact-storage'?" in err[0]
