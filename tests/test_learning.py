@@ -141,3 +141,9 @@ def test_partitions():
         partition(y, 1001)
     with pytest.raises(ValueError, match="more partitions|at most the"):
         make_problem("logistic", n_partitions=10_000, rng=0)
+
+
+def test_sgd_repetitions_draw_their_own_minibatches():
+    prob = make_problem("logistic", n_partitions=6, rng=0)
+    hist = train(prob, rounds=30, method="sgd", batch_size=4, reps=3, rng=2)
+    assert np.unique(hist.loss[:, -1]).size == 3

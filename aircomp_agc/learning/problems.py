@@ -247,13 +247,15 @@ class LinearProblem(Problem):
         gen = resolve_rng(rng)
         k, b = self.n_partitions, batch_size
         starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
-        idx = starts[:, None] + (gen.random((k, b)) * self.sizes[:, None]).astype(np.int64)
-        Xb = self.X[idx]  # [k, b, d]
+        R = W.shape[0]  # every repetition draws its own mini-batches
+        idx = starts[None, :, None] + (gen.random((R, k, b))
+                                       * self.sizes[None, :, None]).astype(np.int64)
+        Xb = self.X[idx]  # [R, k, b, d]
         if self.n_outputs == 1:
-            z = np.einsum("kbd,rd->rkb", Xb, W)
+            z = np.einsum("rkbd,rd->rkb", Xb, W)
         else:
             Wm = W.reshape(-1, self.n_features, self.n_outputs)
-            z = np.einsum("kbd,rdc->rkbc", Xb, Wm)
+            z = np.einsum("rkbd,rdc->rkbc", Xb, Wm)
         y_saved = self.y
         try:  # residuals of the drawn samples (the link functions read self.y)
             self.y = y_saved[idx]
@@ -266,9 +268,9 @@ class LinearProblem(Problem):
                 self._onehot = onehot
         scale = (self.sizes / b / self.n_samples)[None, :, None]
         if self.n_outputs == 1:
-            G = np.einsum("rkb,kbd->rkd", r, Xb)
+            G = np.einsum("rkb,rkbd->rkd", r, Xb)
         else:
-            G = np.einsum("rkbc,kbd->rkdc", r, Xb).reshape(W.shape[0], k, self.dim)
+            G = np.einsum("rkbc,rkbd->rkdc", r, Xb).reshape(R, k, self.dim)
         G = G * scale + self.reg * (self.sizes / self.n_samples)[None, :, None] * W[:, None]
         return G[0] if w.ndim == 1 else G
 
