@@ -145,8 +145,13 @@ class LinearProblem(Problem):
         """``z = X w``: [..., N] (scalar outputs) or [..., N, C]."""
         if self.n_outputs == 1:
             return w @ X.T
-        W = w.reshape(*w.shape[:-1], self.n_features, self.n_outputs)
-        return np.matmul(X, W)  # BLAS, broadcast over leading axes (einsum is not)
+        C = self.n_outputs
+        if w.ndim == 1:
+            return X @ w.reshape(self.n_features, C)
+        # one BLAS product for every model at once: X [N, d] @ [d, R C]
+        W = np.moveaxis(w.reshape(-1, self.n_features, C), 0, 1).reshape(self.n_features, -1)
+        Z = np.moveaxis((X @ W).reshape(X.shape[0], -1, C), 0, 1)
+        return Z.reshape(*w.shape[:-1], X.shape[0], C)
 
     def _sample_losses(self, z: np.ndarray) -> np.ndarray:
         if self.name == "ridge":
