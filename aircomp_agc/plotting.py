@@ -24,6 +24,7 @@ pyplot state: the style is applied in a ``matplotlib.rc_context``.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import textwrap
@@ -293,6 +294,13 @@ class _Texts:
                 return self.labels[key]
         return keys[0].replace("_", " ") if isinstance(v, str | Mapping) else keys[0]
 
+    def facet(self, name: str, value: Any) -> str:
+        """A facet panel's title: the value's label, else ``name = value``."""
+        for key in value_keys(value):
+            if key in self.labels:
+                return self.labels[key]
+        return f"{self.name(name)} = {self.value(value)}"
+
     def name(self, name: str) -> str:
         """A parameter or metric name: its label, else the name with spaces for '_'."""
         return self.labels.get(name, name.replace("_", " "))
@@ -313,37 +321,65 @@ def _draw(header: list[str], rows: list[list[Any]], spec: FigureSpec | Mapping[s
     xi = _column(header, spec.x, "x")
     hi = _column(header, spec.hue, "hue") if spec.hue else None
     si = _column(header, spec.style, "style") if spec.style else None
+    fi = _column(header, spec.facet, "facet") if spec.facet else None
     # Any other swept parameter that varies splits lines too (joined to the colour).
-    others = [c for c in swept if c not in (spec.x, spec.hue, spec.style) and c in header
+    used = (spec.x, spec.hue, spec.style, spec.facet)
+    others = [c for c in swept if c not in used and c in header
               and len({json.dumps(r[header.index(c)], default=str) for r in rows}) > 1]
     oi = [header.index(c) for c in others]
     groups = _Groups(rows, hi, si, oi, others)
-    ys = list(spec.y)
-    row_layout = spec.layout == "row" and len(ys) > 1
+    facets = _distinct([r[fi] for r in rows]) if fi is not None else [None]
+    panels = [(y, fv) for y in spec.y for fv in facets]
+    n = len(panels)
+    layout = spec.layout if n > 1 else "stack"
+    shape = {"stack": (n, 1), "row": (1, n), "grid": (math.ceil(n / 2), min(n, 2))}[layout]
     width = spec.width_inches
     panel_h = PANEL_HEIGHT["narrow" if width < 5 else "wide"]
-    if len(ys) > 1 and not row_layout:
+    if shape[0] > 1:
         panel_h = PANEL_HEIGHT["stacked"]
-    n_rows = 1 if row_layout else len(ys)
-    height = spec.height or panel_h * n_rows + (0.25 if spec.title or title_default else 0)
+    title = spec.title or title_default
+    height = spec.height or panel_h * shape[0] + (0.25 if title else 0)
+    share_y = fi is not None and len(spec.y) == 1
     with rc_context(STYLE):
         fig = Figure(figsize=(width, height), layout="constrained")
         fig.get_layout_engine().set(w_pad=0.02, h_pad=0.02, hspace=0.04, wspace=0.04)
-        shape = (1, len(ys)) if row_layout else (len(ys), 1)
-        axes = list(fig.subplots(*shape, squeeze=False, sharex=not row_layout).ravel())
+        grid = fig.subplots(*shape, squeeze=False, sharex=layout != "row" or fi is not None,
+                            sharey=share_y)
+        axes = list(grid.ravel())
+        for ax in axes[n:]:  # an odd number of panels in a grid: the last slot stays empty
+            ax.set_visible(False)
         ref_handles: dict[str, Any] = {}
-        for k, (ax, y) in enumerate(zip(axes, ys, strict=True)):
-            _panel(ax, header, rows, spec, y, xi, groups, texts, ref_handles)
-            last = row_layout or k == len(ys) - 1
-            if last:
+        for k, (ax, (y, fv)) in enumerate(zip(axes, panels, strict=False)):
+            sub = groups if fi is None else groups.subset(fi, fv)
+            sub_rows = rows if fi is None else [r for r in rows if _same(r[fi], fv)]
+            _panel(ax, header, sub_rows, spec, y, xi, sub, texts, ref_handles)
+            row, col = divmod(k, shape[1])
+            bottom = row == shape[0] - 1 or k + shape[1] >= n
+            if bottom:
                 ax.set_xlabel(spec.xlabel or texts.name(spec.x))
-            ax.set_ylabel(_ylabel(spec, y, k, texts))
+                ax.xaxis.set_tick_params(labelbottom=True)
+            if col == 0 or not share_y:
+                ax.set_ylabel(_ylabel(spec, y, spec.y.index(y), texts))
+            if fi is not None:
+                ax.set_title(texts.facet(spec.facet, fv))
         _legend(fig, axes[0], spec, groups, texts, others, ref_handles)
-        title = spec.title or title_default
         if title:
             chars = max(20, int(width * 72 / (0.55 * STYLE["figure.titlesize"])))
             fig.suptitle("\n".join(textwrap.wrap(title, chars)))
     return fig
+
+
+def _distinct(values: Sequence[Any]) -> list[Any]:
+    """The values in order of first appearance (tables compared by their JSON text)."""
+    seen: dict[str, Any] = {}
+    for v in values:
+        seen.setdefault(json.dumps(v, sort_keys=True, default=str), v)
+    return list(seen.values())
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True,
+                                                                     default=str)
 
 
 def _ylabel(spec: FigureSpec, y: str, k: int, texts: _Texts) -> str:
@@ -378,6 +414,17 @@ class _Groups:
         self.has_style = si is not None
         self._ci = {k: i for i, k in enumerate(self.colour_keys)}
         self._si = {k: i for i, k in enumerate(self.style_keys)}
+
+    def subset(self, index: int, value: Any) -> _Groups:
+        """The same groups (colours, markers, styles) holding only rows with ``value`` in
+        column ``index`` (one facet's panel)."""
+        out = copy.copy(self)
+        out.members = {}
+        for key, members in self.members.items():
+            kept = [r for r in members if _same(r[index], value)]
+            if kept:
+                out.members[key] = kept
+        return out
 
     def colour(self, ck: tuple) -> str:
         return PALETTE[self._ci[ck] % len(PALETTE)] if self.has_hue else PALETTE[0]

@@ -114,7 +114,9 @@ def _toml(tree) -> str:
     ('height = "tall"\n', r"'height' must be a size in inches in \[0\.5, 20\]; got str 'tall'"),
     ('ci = "shade"\n', r"'ci' must be one of 'band', 'bars', 'none'; got str 'shade'"),
     ('legend = "top"\n', r"'legend' must be one of 'best', .*; got str 'top'"),
-    ('layout = "grid"\n', r"'layout' must be 'stack' or 'row'; got str 'grid'"),
+    ('layout = "diagonal"\n', r"'layout' must be one of 'stack', 'row', 'grid'; got str "
+                               r"'diagonal'"),
+    ('facet = "code"\n', r"'facet' must differ from 'x', 'hue' and 'style'; 'hue' is 'code'"),
     ("xlim = [0, 10]\n", r"'xlim' must be \[low, high\] with 0 < low < high \(a log axis\)"),
     ("ylim = [3, 1]\n", r"'ylim' must be \[low, high\] with low < high; got list \[3, 1\]"),
     ('ylabel = ["a", "b"]\n', r"'ylabel' must be a str or a list of 1 str"),
@@ -237,10 +239,27 @@ def test_column_width_and_panels():
     spec = {"x": "snr", "y": ["v", "theory"], "hue": "code", "style": "mode"}
     fig = _draw(HEADER, _rows(), spec, ["code", "mode", "snr"], title_default="")
     w, h = fig.get_size_inches()
-    assert w == pytest.approx(3.5) and len(fig.axes) == 2 and h > 4
+    assert w == pytest.approx(3.5) and len(fig.axes) == 2 and h == pytest.approx(2 * 1.95)
     spec.update(width="double", layout="row", height=2.5)
     fig = _draw(HEADER, _rows(), spec, ["code", "mode", "snr"], title_default="")
     assert tuple(fig.get_size_inches()) == pytest.approx((7.16, 2.5))
+
+
+def test_facets_are_small_multiples_with_shared_axes_and_consistent_colours():
+    rows = [r for r in _rows()] + [["c", "fast", 0.001, 0.3, 0.2, 0.4, 10, 1.0, 0.3]]
+    spec = {"x": "snr", "y": ["v"], "hue": "code", "facet": "mode", "layout": "grid",
+            "width": "double", "labels": {"exact": "exact decoder"}, "legend": "below"}
+    fig = _draw(HEADER, rows, spec, ["code", "mode", "snr"], title_default="")
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["mode = fast", "exact decoder"]
+    assert visible[0].get_shared_y_axes().joined(visible[0], visible[1])
+    colours = [{ln.get_gid(): ln.get_color() for ln in ax.get_lines()} for ax in visible]
+    assert colours[0]["a"] == colours[1]["a"] and colours[0]["b"] == colours[1]["b"]
+    assert "c" in colours[0] and "c" not in colours[1]  # c only has a 'fast' point
+    assert _legend_texts(fig) == ["a", "b", "c"]
+    three = dict(spec, facet="code", hue="mode")
+    fig = _draw(HEADER, rows, three, ["code", "mode", "snr"], title_default="")
+    assert [ax.get_visible() for ax in fig.axes] == [True, True, True, False]
 
 
 # ---------------------------------------------------------------------------- files

@@ -66,7 +66,7 @@ SCENARIO_KEYS = ("name", "experiment", "description", "seed", "imports")
 SWEEP_KEYS = ("mode", "axes")
 TRIALS_KEYS = ("n", "rel_tol", "metric", "min", "max", "batch")
 FIGURE_KEYS = (
-    "x", "y", "hue", "style", "logx", "logy", "title", "kind", "xlabel", "ylabel", "ci",
+    "x", "y", "hue", "style", "facet", "logx", "logy", "title", "kind", "xlabel", "ylabel", "ci",
     "reference", "width", "height", "labels", "legend_title", "style_title", "legend",
     "layout", "xlim", "ylim", "errorbars",
 )
@@ -80,8 +80,9 @@ FIGURE_LEGENDS = (
     "best", "upper right", "upper left", "lower left", "lower right", "center right",
     "center left", "upper center", "lower center", "outside", "below", "none",
 )
-#: Several ``y`` metrics: panels stacked in one column, or side by side in one row.
-FIGURE_LAYOUTS = ("stack", "row")
+#: Several panels (``y`` metrics, ``facet`` values): stacked in one column, side by side
+#: in one row, or in a grid of two columns.
+FIGURE_LAYOUTS = ("stack", "row", "grid")
 _SLUG = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 # Characters str.splitlines() breaks on: none may appear raw in a message.
 _LINE_BREAKS = frozenset(map(ord, "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"))
@@ -173,7 +174,9 @@ class FigureSpec:
     names and metric names to legend / axis text (``{ optimal_power = "optimal power" }``);
     ``legend_title`` / ``style_title`` head the colour and style groups of the legend;
     ``legend`` places it (``"best"``, a corner, ``"outside"``, ``"below"``, ``"none"``);
-    ``layout`` stacks several panels (``"stack"``) or puts them in a row (``"row"``);
+    ``facet`` names a swept parameter that gets one panel per value (small multiples,
+    sharing both axes); ``layout`` stacks several panels (``"stack"``), puts them in a
+    row (``"row"``) or in a grid of two columns (``"grid"``);
     ``xlim`` / ``ylim`` are ``[low, high]``; ``ylabel`` is one text or one per panel.
     """
 
@@ -181,6 +184,7 @@ class FigureSpec:
     y: tuple[str, ...]
     hue: str | None = None
     style: str | None = None
+    facet: str | None = None
     logx: bool = False
     logy: bool = False
     title: str = ""
@@ -658,7 +662,7 @@ class _Validator:
             if key not in f:
                 self.fail(("figure", key), "is required in [figure].")
         out: dict[str, Any] = {}
-        for key in ("x", "hue", "style"):
+        for key in ("x", "hue", "style", "facet"):
             if key not in f:
                 continue
             value = self.str_(("figure", key), f[key])
@@ -677,6 +681,11 @@ class _Validator:
             other = "x" if out["style"] == out["x"] else "hue"
             self.fail(("figure", "style"),
                       f"must differ from 'x' and 'hue'; '{other}' is {short(out['style'])} too.")
+        if out.get("facet") is not None and out["facet"] in (out["x"], out.get("hue"),
+                                                              out.get("style")):
+            other = next(k for k in ("x", "hue", "style") if out.get(k) == out["facet"])
+            self.fail(("figure", "facet"), f"must differ from 'x', 'hue' and 'style'; "
+                                           f"'{other}' is {short(out['facet'])} too.")
         out["y"] = self.metric_names("y", f["y"], metrics, owner, "a metric name or a non-empty "
                                      "list of metric names")
         if "reference" in f:
