@@ -263,7 +263,12 @@ def _checked(spec: Mapping[str, Any], overrides: Sequence[str], source: str,
     tree, from_cli = apply_overrides({"figure": dict(spec)}, overrides, source=source)
     metrics = {c[:-5]: "trial" for c in header if c.endswith("_mean")}
     metrics.update({c: "scalar" for c in header if c not in swept and not _is_stat(c, header)})
-    values = {c: [r[header.index(c)] for r in rows] for c in swept if c in header}
+    # Labels are checked against the table's values when --set changes them; the
+    # scenario's own were checked against its full axes (a quick run may sweep fewer).
+    relabelled = any(str(o).split("=", 1)[0].strip().startswith("figure.labels")
+                     for o in overrides)
+    values = ({c: [r[header.index(c)] for r in rows] for c in swept if c in header}
+              if relabelled else None)
     table = {k: v for k, v in tree["figure"].items() if v is not None}
     return check_figure(table, swept=swept, metrics=metrics, source=source,
                         from_cli=from_cli, owner="results.csv", values=values)
@@ -322,6 +327,14 @@ def _draw(header: list[str], rows: list[list[Any]], spec: FigureSpec | Mapping[s
     hi = _column(header, spec.hue, "hue") if spec.hue else None
     si = _column(header, spec.style, "style") if spec.style else None
     fi = _column(header, spec.facet, "facet") if spec.facet else None
+    # Text (or table) values on x: categories at 0, 1, ... in sweep order, labelled.
+    categories = _distinct([r[xi] for r in rows])
+    if any(not _is_number(v) for v in categories):
+        keys = [json.dumps(v, sort_keys=True, default=str) for v in categories]
+        rows = [[*r[:xi], keys.index(json.dumps(r[xi], sort_keys=True, default=str)),
+                 *r[xi + 1:]] for r in rows]
+    else:
+        categories = []
     # Any other swept parameter that varies splits lines too (joined to the colour).
     used = (spec.x, spec.hue, spec.style, spec.facet)
     others = [c for c in swept if c not in used and c in header
@@ -353,6 +366,9 @@ def _draw(header: list[str], rows: list[list[Any]], spec: FigureSpec | Mapping[s
             sub = groups if fi is None else groups.subset(fi, fv)
             sub_rows = rows if fi is None else [r for r in rows if _same(r[fi], fv)]
             _panel(ax, header, sub_rows, spec, y, xi, sub, texts, ref_handles)
+            if categories:
+                ax.set_xticks(range(len(categories)), [texts.value(c) for c in categories])
+                ax.set_xlim(-0.5, len(categories) - 0.5)
             row, col = divmod(k, shape[1])
             bottom = row == shape[0] - 1 or k + shape[1] >= n
             if bottom:
@@ -463,6 +479,8 @@ def _panel(ax, header, rows, spec: FigureSpec, y: str, xi: int, groups: _Groups,
             "zorder": 3,
         }
         gid = _group_text(groups, ck, sk, texts)
+        if scatter:
+            style["markersize"] = 5
         if ci != "none":
             lows = [_f(r[lo]) for r in members]
             highs = [_f(r[hi]) for r in members]
@@ -477,13 +495,21 @@ def _panel(ax, header, rows, spec: FigureSpec, y: str, xi: int, groups: _Groups,
         else:
             (line,) = ax.plot(xs, vals, label="_nolegend_", **style)
             line.set_gid(gid)
-            if ci == "band":
+            if ci == "band" and not scatter:
                 ax.fill_between(xs, lows, highs, color=colour, alpha=0.18, linewidth=0,
                                 zorder=2)
+    if spec.annotate:
+        for (ck, _sk), members in groups.members.items():
+            for r in members:
+                v = _f(r[yi])
+                if math.isfinite(v):
+                    ax.annotate(number_text(v), (r[xi], v), xytext=(5, 0),
+                                textcoords="offset points", va="center", ha="left",
+                                fontsize=STYLE["legend.fontsize"], color=groups.colour(ck))
     dashes = REF_STYLES_WITH_STYLE if groups.has_style else REF_STYLES
     for ref, dash in zip(spec.reference, _cycle(dashes), strict=False):
         _draw_reference(ax, header, groups, xi, ref, dash, texts, ref_handles)
-    if spec.logx:
+    if spec.logx and all(_is_number(r[xi]) for r in rows):
         _log_axis(ax, "x", sorted({_f(r[xi]) for r in rows if _is_number(r[xi])}))
     elif all(isinstance(r[xi], int) and not isinstance(r[xi], bool) for r in rows):
         from matplotlib.ticker import MaxNLocator
@@ -553,8 +579,12 @@ def _draw_reference(ax, header, groups: _Groups, xi: int, ref: str, dash: Any, t
     distinct = {tuple(c) for c in curves.values()}
     if len(distinct) == 1 and len(curves) == len(groups.members):
         xs, vals = zip(*next(iter(distinct)), strict=True)
-        (line,) = ax.plot(xs, vals, linestyle=dash, color=REF_COLOR, linewidth=0.9,
-                          label="_nolegend_", zorder=2.5)
+        style = {"linestyle": dash, "color": REF_COLOR, "linewidth": 0.9,
+                 "label": "_nolegend_", "zorder": 2.5}
+        if len(set(vals)) == 1:  # a constant (exact s + 1): across the whole panel
+            line = ax.axhline(vals[0], **style)
+        else:
+            (line,) = ax.plot(xs, vals, **style)
         line.set_gid(ref)
     else:
         for (ck, sk), pts in curves.items():

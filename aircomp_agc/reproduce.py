@@ -14,6 +14,7 @@ when it has none -- and keeps its results and figures apart (``results/quick``,
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import time
 import tomllib
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
-from .engine.schema import merge_quick
+from .engine.schema import merge_quick, without_labels
 
 __all__ = ["FigureOutcome", "figure_set", "load_quick", "reproduce", "results_folder"]
 
@@ -39,10 +40,17 @@ def load_quick(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     ScenarioError
         The file, or its quick variant, is invalid (one line).
     """
-    load_scenario(path)  # every problem of the file itself, with its usual message
+    full = load_scenario(path)  # every problem of the file itself, with its usual message
     tree = tomllib.loads(Path(path).read_text("utf-8"))
-    return scenario_from_dict(merge_quick(tree), source=f"{path} (with [quick])",
-                              overrides=overrides, path=Path(path))
+    quick = scenario_from_dict(without_labels(merge_quick(tree)),
+                               source=f"{path} (with [quick])", overrides=overrides,
+                               path=Path(path))
+    if quick.figure is None or full.figure is None or any(
+            o.startswith("figure.labels") for o in overrides):
+        return quick
+    # The labels were checked against the full axes; a quick sweep may have fewer values.
+    return dataclasses.replace(quick, figure=dataclasses.replace(
+        quick.figure, labels=dict(full.figure.labels)))
 
 
 def figure_set(directory: str | Path = "scenarios", *, only: Sequence[str] = (),

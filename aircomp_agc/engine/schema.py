@@ -54,6 +54,7 @@ __all__ = [
     "merge_quick",
     "validate_tree",
     "value_keys",
+    "without_labels",
 ]
 
 #: Upper bound on trials per point (a typo guard; a study needing more splits its sweep).
@@ -68,7 +69,7 @@ TRIALS_KEYS = ("n", "rel_tol", "metric", "min", "max", "batch")
 FIGURE_KEYS = (
     "x", "y", "hue", "style", "facet", "logx", "logy", "title", "kind", "xlabel", "ylabel", "ci",
     "reference", "width", "height", "labels", "legend_title", "style_title", "legend",
-    "layout", "xlim", "ylim", "errorbars",
+    "layout", "xlim", "ylim", "annotate", "errorbars",
 )
 FIGURE_KINDS = ("line", "scatter")
 #: How Monte-Carlo confidence intervals are drawn: shaded band, error bars, or not at all.
@@ -177,7 +178,9 @@ class FigureSpec:
     ``facet`` names a swept parameter that gets one panel per value (small multiples,
     sharing both axes); ``layout`` stacks several panels (``"stack"``), puts them in a
     row (``"row"``) or in a grid of two columns (``"grid"``);
-    ``xlim`` / ``ylim`` are ``[low, high]``; ``ylabel`` is one text or one per panel.
+    ``xlim`` / ``ylim`` are ``[low, high]``; ``ylabel`` is one text or one per panel;
+    ``annotate`` writes each point's value next to it. Text values on ``x`` (code names)
+    are categories, labelled through ``labels``.
     """
 
     x: str
@@ -202,6 +205,7 @@ class FigureSpec:
     layout: str = "stack"
     xlim: tuple[float, float] | None = None
     ylim: tuple[float, float] | None = None
+    annotate: bool = False
 
     @property
     def width_inches(self) -> float:
@@ -288,6 +292,15 @@ def merge_quick(tree: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(quick, Mapping):
         return tree  # the validator names the problem
     return _deep_merge(tree, quick)
+
+
+def without_labels(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """``tree`` without ``[figure] labels``: a quick variant may sweep fewer values than the
+    labels name (they are checked against the full scenario's axes)."""
+    out = dict(tree)
+    if isinstance(out.get("figure"), Mapping) and "labels" in out["figure"]:
+        out["figure"] = {k: v for k, v in out["figure"].items() if k != "labels"}
+    return out
 
 
 #: Without a ``[quick]`` table, ``--quick`` divides trial counts by this (see merge_quick).
@@ -471,7 +484,7 @@ class _Validator:
     def quick(self, tree: Mapping[str, Any]) -> None:
         """``[quick]`` must be a table of scenario sections, and the quick scenario valid."""
         self.table(tree, "quick", QUICK_SECTIONS)
-        merged = merge_quick(tree)
+        merged = without_labels(merge_quick(tree))  # checked above, against the full axes
         from_cli = {p[1:] for p in self.from_cli if p[:1] == ("quick",)}
         _Validator(f"{self.source} (with [quick])", from_cli).run(merged)
 
@@ -691,7 +704,7 @@ class _Validator:
         if "reference" in f:
             out["reference"] = self.metric_names("reference", f["reference"], metrics, owner,
                                                  "a metric name or a list of metric names")
-        for key in ("logx", "logy"):
+        for key in ("logx", "logy", "annotate"):
             if key in f:
                 out[key] = self.bool_(("figure", key), f[key])
         for key in ("title", "xlabel", "legend_title", "style_title"):
