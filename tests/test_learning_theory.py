@@ -121,3 +121,14 @@ def test_joint_policy_against_the_standard_pipeline_in_training():
                             r.late_error, r.early_heterogeneity, r.late_heterogeneity]).all()
         assert 0 <= r.early_heterogeneity <= 1
     assert "joint (online model)" in tab.to_markdown()
+
+
+def test_fused_partition_gradients_do_not_depend_on_the_chunking():
+    # chunks of 37 samples cut through partitions of unequal sizes (quantity skew)
+    prob = make_problem("softmax", dataset="wine", n_partitions=9, partition="quantity",
+                        alpha=0.5, rng=2)
+    W = 0.1 * np.random.default_rng(0).standard_normal((3, prob.dim))
+    whole = prob.partition_gradients(W)
+    prob.chunk_bytes = 37 * prob.n_features * prob.X.itemsize
+    np.testing.assert_allclose(prob.partition_gradients(W), whole, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(whole.sum(1), prob.gradient(W), rtol=1e-12, atol=1e-14)

@@ -25,6 +25,7 @@ gradient norm, ``||grad F||^2 / (2 mu)`` (strong convexity).
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -107,7 +108,6 @@ class LinearProblem(Problem):
         self.mu = float((eig[0] if kind == "ridge" else 0.0) + self.reg)
         if kind == "softmax":
             self._onehot = np.eye(self.n_outputs)[self.y]
-        self._indptr = self._indices = None
         self._optimum: tuple[np.ndarray, float, float] | None = None
 
     # ----------------------------------------------------------------- optimum (lazy)
@@ -160,14 +160,14 @@ class LinearProblem(Problem):
             return -log_expit((2.0 * self.y - 1.0) * z)
         return logsumexp(z, axis=-1) - np.sum(z * self._onehot, axis=-1)
 
-    def _residual(self, z: np.ndarray) -> np.ndarray:
-        """``d loss_i / d z_i``: [..., N] or [..., N, C]."""
+    def _residual(self, z: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+        """``d loss_i / d z_i`` of the samples ``rows``: [..., n] or [..., n, C]."""
         if self.name == "ridge":
-            return z - self.y
+            return z - self.y[rows]
         if self.name == "logistic":
-            s = 2.0 * self.y - 1.0
+            s = 2.0 * self.y[rows] - 1.0
             return -s * expit(-s * z)
-        return softmax(z, axis=-1) - self._onehot
+        return softmax(z, axis=-1) - self._onehot[rows]
 
     def loss(self, w) -> np.ndarray:
         """``F(w)``, the full training loss including the regularizer: [...]."""
@@ -188,8 +188,13 @@ class LinearProblem(Problem):
     def partition_gradients(self, w, *, per_partition: bool = False) -> np.ndarray:
         """Gradients of the partition losses ``F_j``: they add up to ``grad F``.
 
-        One pass over the data: per-sample residuals, then one sparse product that sums
-        ``x_i r_i`` within each partition (no Python loop over partitions).
+        One pass over the data (no Python loop over partitions): the samples are stored
+        sorted by partition and processed in cache-sized chunks of rows
+        (:attr:`chunk_bytes`); for each chunk, its scores and residuals, then one sparse
+        product that sums ``x_i r_i`` within every partition the chunk touches, while the
+        chunk is still in cache. BLAS runs on one thread inside the pass (OpenBLAS threads
+        on small products are slow on a shared machine): the whole costs about one
+        full-batch gradient, which reads the data twice.
 
         Parameters
         ----------
@@ -216,29 +221,49 @@ class LinearProblem(Problem):
                 Wm = ws.reshape(R, self.n_samples, self.n_features, self.n_outputs)
                 z = np.einsum("rndc,nd->rnc", Wm, self.X)
             reg = self.reg * (self.sizes / self.n_samples)[None, :, None] * W
+            r = self._residual(z).reshape(R, self.n_samples, self.n_outputs)
+            G = self._segment_sums(r, self.X, self.sizes)
         else:
-            z = self._scores(self.X, W)
             reg = self.reg * (self.sizes / self.n_samples)[None, :, None] * W[:, None, :]
-        r = self._residual(z).reshape(R, self.n_samples, self.n_outputs)
-        G = self._segment_sums(r).reshape(R, k, self.dim) / self.n_samples + reg
+            G = self._fused_segment_sums(W)
+        G = G.reshape(R, k, self.dim) / self.n_samples + reg
         return G[0] if squeeze else G
 
-    def _segment_sums(self, r: np.ndarray) -> np.ndarray:
-        """``sum_{i in j} x_i r_i^T`` per repetition and partition: [R, k, d, C].
+    #: Bytes of feature rows per chunk of the fused pass of :meth:`partition_gradients`.
+    chunk_bytes: int = 16 * 2**20
 
-        The samples are stored sorted by partition, so row ``(rep, output, partition)`` of
-        a sparse ``[R C k, N]`` matrix holds ``r_i`` on one contiguous run of samples: the
-        CSR arrays are written directly (no COO sort) and one sparse-dense product with
-        ``X`` does every sum in a single pass over the data.
+    def _fused_segment_sums(self, W: np.ndarray) -> np.ndarray:
+        """``sum_{i in j} x_i r_i(w)^T`` for models ``W`` [R, dim]: [R, k, d, C]."""
+        R, N, C = W.shape[0], self.n_samples, self.n_outputs
+        out = np.zeros((R, self.n_partitions, self.n_features, C))
+        starts = np.concatenate([[0], np.cumsum(self.sizes)])
+        rows = max(1, self.chunk_bytes // (self.X.itemsize * self.n_features))
+        with _single_thread_blas():
+            for a in range(0, N, rows):  # chunks of samples (their number is not k)
+                b = min(a + rows, N)
+                Xc = self.X[a:b]
+                r = self._residual(self._scores(Xc, W), slice(a, b)).reshape(R, b - a, C)
+                pa, pb = int(self.assignment[a]), int(self.assignment[b - 1]) + 1
+                sizes = np.diff(np.clip(starts[pa:pb + 1], a, b))
+                out[:, pa:pb] += self._segment_sums(r, Xc, sizes)
+        return out
+
+    def _segment_sums(self, r: np.ndarray, X: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """``sum_{i in j} x_i r_i^T`` per repetition and partition: [R, p, d, C].
+
+        ``r`` [R, n, C] and ``X`` [n, d] are consecutive samples, sorted by partition, that
+        fall ``sizes`` [p] to each of ``p`` consecutive partitions: row
+        ``(rep, output, partition)`` of a sparse ``[R C p, n]`` matrix holds ``r_i`` on one
+        contiguous run of samples, so the CSR arrays are written directly (no COO sort) and
+        one sparse-dense product with ``X`` does every sum.
         """
-        R, N, C = r.shape
-        k = self.n_partitions
-        if self._indptr is None or self._indptr.size != R * C * k + 1:
-            self._indptr = np.concatenate([[0], np.cumsum(np.tile(self.sizes, R * C))])
-            self._indices = np.tile(np.arange(N, dtype=self._indptr.dtype), R * C)
-        P = sp.csr_matrix((np.ascontiguousarray(np.moveaxis(r, -1, 1)).ravel(), self._indices,
-                           self._indptr), shape=(R * C * k, N))
-        G = np.asarray(P @ self.X).reshape(R, C, k, self.n_features)
+        R, n, C = r.shape
+        p = sizes.size
+        indptr = np.concatenate([[0], np.cumsum(np.tile(sizes, R * C))])
+        indices = np.tile(np.arange(n, dtype=indptr.dtype), R * C)
+        P = sp.csr_matrix((np.ascontiguousarray(np.moveaxis(r, -1, 1)).ravel(), indices,
+                           indptr), shape=(R * C * p, n))
+        G = np.asarray(P @ X).reshape(R, C, p, X.shape[1])
         return np.moveaxis(G, 1, -1)
 
     def minibatch_partition_gradients(self, w, batch_size: int, *, rng=None) -> np.ndarray:
@@ -373,3 +398,17 @@ def make_problem(name: str, *, dataset: str | Dataset | None = None, n_partition
 
 
 partition_fn = partition
+
+_BLAS_CONTROLLER = None
+
+
+def _single_thread_blas():
+    """Context limiting BLAS to one thread (threadpoolctl), as :mod:`..coding.lstsq` does."""
+    global _BLAS_CONTROLLER
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - optional speed-up only
+        return contextlib.nullcontext()
+    if _BLAS_CONTROLLER is None:
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
