@@ -223,19 +223,20 @@ class LinearProblem(Problem):
             reg = self.reg * (self.sizes / self.n_samples)[None, :, None] * W
             r = self._residual(z).reshape(R, self.n_samples, self.n_outputs)
             G = self._segment_sums(r, self.X, self.sizes)
+            G = G.reshape(R, k, self.dim) / self.n_samples + reg
         else:
-            reg = self.reg * (self.sizes / self.n_samples)[None, :, None] * W[:, None, :]
-            G = self._fused_segment_sums(W)
-        G = G.reshape(R, k, self.dim) / self.n_samples + reg
+            # start from the regularizer's share and add the data terms in place
+            G = self.reg * (self.sizes / self.n_samples)[None, :, None] * W[:, None, :]
+            self._fused_segment_sums(W, G.reshape(R, k, self.n_features, self.n_outputs))
         return G[0] if squeeze else G
 
     #: Bytes of feature rows per chunk of the fused pass of :meth:`partition_gradients`.
     chunk_bytes: int = 16 * 2**20
 
-    def _fused_segment_sums(self, W: np.ndarray) -> np.ndarray:
-        """``sum_{i in j} x_i r_i(w)^T`` for models ``W`` [R, dim]: [R, k, d, C]."""
+    def _fused_segment_sums(self, W: np.ndarray, out: np.ndarray) -> None:
+        """Add ``(1/N) sum_{i in j} x_i r_i(w)^T`` for models ``W`` [R, dim] to ``out``
+        [R, k, d, C]."""
         R, N, C = W.shape[0], self.n_samples, self.n_outputs
-        out = np.zeros((R, self.n_partitions, self.n_features, C))
         starts = np.concatenate([[0], np.cumsum(self.sizes)])
         rows = max(1, self.chunk_bytes // (self.X.itemsize * self.n_features))
         with _single_thread_blas():
@@ -243,10 +244,10 @@ class LinearProblem(Problem):
                 b = min(a + rows, N)
                 Xc = self.X[a:b]
                 r = self._residual(self._scores(Xc, W), slice(a, b)).reshape(R, b - a, C)
+                r *= 1.0 / N
                 pa, pb = int(self.assignment[a]), int(self.assignment[b - 1]) + 1
                 sizes = np.diff(np.clip(starts[pa:pb + 1], a, b))
                 out[:, pa:pb] += self._segment_sums(r, Xc, sizes)
-        return out
 
     def _segment_sums(self, r: np.ndarray, X: np.ndarray, sizes: np.ndarray) -> np.ndarray:
         """``sum_{i in j} x_i r_i^T`` per repetition and partition: [R, p, d, C].
