@@ -40,8 +40,11 @@ The predictions, and how their unknowns are measured:
   ``F = sum_j F_j``, ``MSE_agg / n^2`` is our ``E||e||^2`` and ``sigma_g^2 / n`` the
   variance of the sum of stochastic partition gradients (0 for full-batch descent), so the
   floor is ``lr E||e||^2 / (2 mu)``. It has the units of ``||w - w*||^2``: it is a floor of
-  the distance to the optimum (where it is checked, column ``distance``), and it is also
-  checked against ``F - F*``, as it is usually quoted.
+  the distance to the optimum (where it is checked, against the tail mean of
+  ``||w_t - w*||^2``), and it is also checked against ``F - F*``, as it is usually quoted.
+  Its derivation assumes a zero-mean aggregation error; coded aggregation is biased (the
+  mean coefficients ``beta_bar`` below differ from 1), and the bias alone moves ``w`` by
+  about ``||H^{-1} b||``, beyond this floor.
 - **Linearized prediction** (:func:`predicted_floor`): the aggregate is
   ``beta_t^T G(w) + n_t`` with random coefficients ``beta_t`` (coding, stragglers, power
   control) and noise ``n_t``. Their mean ``beta_bar`` moves the fixed point to the minimizer
@@ -72,12 +75,14 @@ from .train import History, train
 __all__ = [
     "BoundRow",
     "BoundTable",
+    "Check",
     "FloorPrediction",
     "JointRow",
     "JointTable",
     "Setting",
     "bound_table",
     "default_settings",
+    "joint_policies",
     "joint_training_table",
     "predicted_floor",
     "wireless_floor",
