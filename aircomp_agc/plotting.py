@@ -372,12 +372,19 @@ def _draw(header: list[str], rows: list[list[Any]], spec: FigureSpec | Mapping[s
             row, col = divmod(k, shape[1])
             bottom = row == shape[0] - 1 or k + shape[1] >= n
             if bottom:
-                ax.set_xlabel(spec.xlabel or texts.name(spec.x))
                 ax.xaxis.set_tick_params(labelbottom=True)
-            if col == 0 or not share_y:
+                if not (fi is not None and shape[1] > 1):
+                    ax.set_xlabel(spec.xlabel or texts.name(spec.x))
+            if not share_y or (col == 0 and shape[0] == 1):
                 ax.set_ylabel(_ylabel(spec, y, spec.y.index(y), texts))
             if fi is not None:
                 ax.set_title(texts.facet(spec.facet, fv))
+        # Small multiples in a grid: one axis label for all the panels.
+        size = STYLE["axes.labelsize"]
+        if fi is not None and shape[1] > 1:
+            fig.supxlabel(spec.xlabel or texts.name(spec.x), fontsize=size)
+        if share_y and shape[0] > 1:
+            fig.supylabel(_ylabel(spec, spec.y[0], 0, texts), fontsize=size)
         _legend(fig, axes[0], spec, groups, texts, others, ref_handles)
         if title:
             chars = max(20, int(width * 72 / (0.55 * STYLE["figure.titlesize"])))
@@ -503,9 +510,11 @@ def _panel(ax, header, rows, spec: FigureSpec, y: str, xi: int, groups: _Groups,
             for r in members:
                 v = _f(r[yi])
                 if math.isfinite(v):
-                    ax.annotate(number_text(v), (r[xi], v), xytext=(5, 0),
-                                textcoords="offset points", va="center", ha="left",
-                                fontsize=STYLE["legend.fontsize"], color=groups.colour(ck))
+                    ax.annotate(number_text(v), (r[xi], v), xytext=(5, 3),
+                                textcoords="offset points", va="bottom", ha="left",
+                                fontsize=STYLE["legend.fontsize"], color=groups.colour(ck),
+                                bbox={"boxstyle": "square,pad=0.1", "fc": "white",
+                                      "ec": "none", "alpha": 0.85}, zorder=4)
     dashes = REF_STYLES_WITH_STYLE if groups.has_style else REF_STYLES
     for ref, dash in zip(spec.reference, _cycle(dashes), strict=False):
         _draw_reference(ax, header, groups, xi, ref, dash, texts, ref_handles)
@@ -634,24 +643,32 @@ def _legend(fig, ax, spec: FigureSpec, groups: _Groups, texts: _Texts, others: l
         blocks.append((None, [(h, name) for name, h in ref_handles.items()]))
     if not blocks or sum(len(b[1]) for b in blocks) <= 1 and not ref_handles:
         return
-    handles, labels, headers = [], [], []
+    where = spec.legend
     legend_title = None
+    columns: list[list[tuple[Any, str, bool]]] = []  # (handle, text, is a header)
     if len(blocks) == 1 or (len(blocks) == 2 and blocks[1][0] is None):
         legend_title = blocks[0][0] or None
-        for _, entries in blocks:
-            handles += [h for h, _ in entries]
-            labels += [t for _, t in entries]
+        columns.append([(h, t, False) for _, entries in blocks for h, t in entries])
     else:
         for title, entries in blocks:
-            if title:
-                headers.append(len(handles))
-                handles.append(Line2D([], [], color="none"))
-                labels.append(title)
-            handles += [h for h, _ in entries]
-            labels += [t for _, t in entries]
-    where = spec.legend
+            column = [(Line2D([], [], color="none"), title, True)] if title else []
+            columns.append(column + [(h, t, False) for h, t in entries])
+    entries = [e for column in columns for e in column]
+    ncols = 1
     if where == "below":
-        ncols = max(1, min(len(handles), 4 if spec.width_inches > 5 else 2))
+        if len(columns) > 1:  # each block its own column (padded: legends fill by column)
+            depth = max(map(len, columns))
+            blank = (Line2D([], [], color="none"), "", True)
+            entries = [e for column in columns for e in column + [blank] * (depth - len(column))]
+            ncols = len(columns)
+        else:
+            longest = max(len(t) for _, t, _ in entries)
+            room = spec.width_inches * 72 / (0.55 * STYLE["legend.fontsize"] * longest + 36)
+            ncols = max(1, min(len(entries), int(room)))
+    handles = [h for h, _, _ in entries]
+    labels = [t for _, t, _ in entries]
+    headers = [i for i, (_, _, head) in enumerate(entries) if head]
+    if where == "below":
         leg = fig.legend(handles, labels, loc="outside lower center", ncols=ncols,
                          title=legend_title)
     elif where == "outside":
