@@ -235,8 +235,9 @@ def plot_results(
 
 
 def save_figure(fig: Any, paths: Sequence[str | Path]) -> None:
-    """Write ``fig`` to each path (format from the suffix): PNG at :data:`DPI`, PDF and SVG
-    as vectors, without time stamps (the same figure gives the same bytes)."""
+    """Write ``fig`` to each path (format from the suffix): PNG at :data:`DPI` (palette
+    colours), PDF and SVG as vectors, without time stamps (the same figure gives the same
+    bytes)."""
     from matplotlib import rc_context
 
     with rc_context(STYLE):
@@ -247,7 +248,27 @@ def save_figure(fig: Any, paths: Sequence[str | Path]) -> None:
                 metadata = {"CreationDate": None, "Creator": None, "Producer": None}
             elif fmt == "svg":
                 metadata = {"Date": None, "Creator": None}
-            fig.savefig(path, dpi=DPI, format=fmt, metadata=metadata)
+            if fmt == "png":
+                _save_png(fig, path)
+            else:
+                fig.savefig(path, dpi=DPI, format=fmt, metadata=metadata)
+
+
+def _save_png(fig: Any, path: Path) -> None:
+    """PNG at :data:`DPI` with a 256-colour palette: line art keeps every colour it has
+    (a figure holds a few dozen, plus their antialiasing shades) at a third of the bytes."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=DPI, format="png", metadata={"Software": None})
+    buffer.seek(0)
+    with Image.open(buffer) as image:
+        rgb = image.convert("RGB")
+    palette = rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                           dither=Image.Dither.NONE)
+    palette.save(path, format="PNG", dpi=(DPI, DPI), optimize=True)
 
 
 def _checked(spec: Mapping[str, Any], overrides: Sequence[str], source: str,
@@ -318,6 +339,7 @@ def _draw(header: list[str], rows: list[list[Any]], spec: FigureSpec | Mapping[s
           swept: list[str], title_default: str):
     """The figure (a matplotlib ``Figure`` on the Agg canvas) of ``spec`` over the table."""
     from matplotlib import rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure  # Agg canvas, no pyplot global state
 
     if not isinstance(spec, FigureSpec):
@@ -355,6 +377,7 @@ def _draw(header: list[str], rows: list[list[Any]], spec: FigureSpec | Mapping[s
     share_y = fi is not None and len(spec.y) == 1
     with rc_context(STYLE):
         fig = Figure(figsize=(width, height), layout="constrained")
+        FigureCanvasAgg(fig)  # a renderer to measure the legend with
         fig.get_layout_engine().set(w_pad=0.02, h_pad=0.02, hspace=0.04, wspace=0.04)
         grid = fig.subplots(*shape, squeeze=False, sharex=layout != "row" or fi is not None,
                             sharey=share_y)
@@ -373,19 +396,19 @@ def _draw(header: list[str], rows: list[list[Any]], spec: FigureSpec | Mapping[s
             bottom = row == shape[0] - 1 or k + shape[1] >= n
             if bottom:
                 ax.xaxis.set_tick_params(labelbottom=True)
-                if not (fi is not None and shape[1] > 1):
-                    ax.set_xlabel(spec.xlabel or texts.name(spec.x))
+                ax.set_xlabel(spec.xlabel or texts.name(spec.x))
             if not share_y or (col == 0 and shape[0] == 1):
                 ax.set_ylabel(_ylabel(spec, y, spec.y.index(y), texts))
             if fi is not None:
                 ax.set_title(texts.facet(spec.facet, fv))
-        # Small multiples in a grid: one axis label for all the panels.
-        size = STYLE["axes.labelsize"]
-        if fi is not None and shape[1] > 1:
-            fig.supxlabel(spec.xlabel or texts.name(spec.x), fontsize=size)
+        # Small multiples in a grid: one y label for all the rows.
         if share_y and shape[0] > 1:
-            fig.supylabel(_ylabel(spec, spec.y[0], 0, texts), fontsize=size)
-        _legend(fig, axes[0], spec, groups, texts, others, ref_handles)
+            fig.supylabel(_ylabel(spec, spec.y[0], 0, texts), fontsize=STYLE["axes.labelsize"])
+        leg = _legend(fig, axes[0], spec, groups, texts, others, ref_handles)
+        if leg is not None and spec.legend == "below" and spec.height is None:
+            # The legend under the panels gets its own room: the panels keep their size.
+            extra = leg.get_window_extent(fig.canvas.get_renderer()).height / fig.dpi
+            fig.set_size_inches(width, height + extra + 0.05)
         if title:
             chars = max(20, int(width * 72 / (0.55 * STYLE["figure.titlesize"])))
             fig.suptitle("\n".join(textwrap.wrap(title, chars)))
@@ -606,12 +629,12 @@ def _draw_reference(ax, header, groups: _Groups, xi: int, ref: str, dash: Any, t
 
 
 def _legend(fig, ax, spec: FigureSpec, groups: _Groups, texts: _Texts, others: list[str],
-            ref_handles: dict[str, Any]) -> None:
+            ref_handles: dict[str, Any]) -> Any:
     """One legend: the colours (hue), the line styles (style), the reference curves."""
     from matplotlib.lines import Line2D
 
     if spec.legend == "none":
-        return
+        return None
     scatter = spec.kind == "scatter"
     blocks: list[tuple[str | None, list[tuple[Any, str]]]] = []
     if groups.has_hue:
@@ -642,7 +665,7 @@ def _legend(fig, ax, spec: FigureSpec, groups: _Groups, texts: _Texts, others: l
     if ref_handles:
         blocks.append((None, [(h, name) for name, h in ref_handles.items()]))
     if not blocks or sum(len(b[1]) for b in blocks) <= 1 and not ref_handles:
-        return
+        return None
     where = spec.legend
     legend_title = None
     columns: list[list[tuple[Any, str, bool]]] = []  # (handle, text, is a header)
@@ -680,6 +703,7 @@ def _legend(fig, ax, spec: FigureSpec, groups: _Groups, texts: _Texts, others: l
         leg.legend_handles[i].set_visible(False)
     if legend_title:
         leg.get_title().set_fontweight("bold")
+    return leg
 
 
 # ---------------------------------------------------------------------------- log axes
