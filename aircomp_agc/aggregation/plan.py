@@ -31,9 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from ..coding import Code, decoding_vectors
+from channels import ChannelModel, make_channel
+from channels.noise import noise_var_from_snr_db
 
-__all__ = ["Allocation", "PlanContext", "RoundPlan", "coefficient_vectors"]
+from .._checks import check_real
+from ..coding import Code, StragglerModel, decoding_vectors, make_stragglers
+
+__all__ = ["Allocation", "PlanContext", "RoundPlan", "coefficient_vectors", "link_config"]
 
 
 @dataclass(frozen=True)
@@ -188,3 +192,34 @@ class RoundPlan:
     def noise_energy(self) -> np.ndarray:
         """Expected noise energy of one coordinate, ``noise_std^2`` ``[*L]``."""
         return self.noise_std**2
+
+
+def link_config(owner: str, n: int, channel, power, noise_var, snr_db, stragglers):
+    """Validated ``(channel model, power [n], noise_var, straggler model)`` of an aggregator.
+
+    Shared by every aggregator's constructor: a channel name or instance, a positive power
+    budget (scalar or one per device), exactly one of ``noise_var`` and ``snr_db`` (transmit
+    SNR at unit gain for the largest budget), and a straggler model, name or ``None``.
+    """
+    model = make_channel(channel) if isinstance(channel, str) else channel
+    if not isinstance(model, ChannelModel):
+        raise TypeError(f"The 'channel' parameter of {owner} must be a channel name or a "
+                        f"ChannelModel; got {type(channel).__name__}.")
+    p = np.asarray(power, dtype=np.float64)
+    if p.ndim > 1 or (p.ndim == 1 and p.shape != (n,)) or not np.all(np.isfinite(p)) \
+            or np.any(p <= 0):
+        raise ValueError(f"The 'power' parameter of {owner} must be a positive finite float "
+                         f"or an array of {n} (one per device); got {power!r}.")
+    p = np.broadcast_to(p, (n,)).copy()
+    if (noise_var is None) == (snr_db is None):
+        raise ValueError(f"Exactly one of the 'noise_var' and 'snr_db' parameters of {owner} "
+                         f"must be given; got noise_var={noise_var!r}, snr_db={snr_db!r}.")
+    if noise_var is None:
+        noise_var = noise_var_from_snr_db(snr_db, float(p.max()))
+    noise_var = check_real("noise_var", noise_var, low=0.0, low_open=True, owner=owner)
+    if isinstance(stragglers, str):
+        stragglers = make_stragglers(stragglers)
+    if stragglers is not None and not isinstance(stragglers, StragglerModel):
+        raise TypeError(f"The 'stragglers' parameter of {owner} must be a StragglerModel, "
+                        f"a name or None; got {type(stragglers).__name__}.")
+    return model, p, noise_var, stragglers

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from channels import ChannelModel, make_channel
+from channels import ChannelModel
 from channels.beamforming import (
     effective_channel,
     eigen_beamformer,
@@ -29,10 +29,9 @@ from channels.beamforming import (
     mrc_beamformer,
 )
 from channels.impairments import draw_phase_offsets, true_channel_from_estimate
-from channels.noise import noise_var_from_snr_db
 
 from .._checks import check_int, check_real, mean_ci, resolve_rng
-from ..coding import Code, StragglerModel, make_stragglers
+from ..coding import Code, StragglerModel
 from .error import conditional_error
 from .messages import (
     GradientModel,
@@ -42,7 +41,7 @@ from .messages import (
     message_rms,
     normalize,
 )
-from .plan import PlanContext, RoundPlan, coefficient_vectors
+from .plan import PlanContext, RoundPlan, coefficient_vectors, link_config
 from .policies import resolve_policy
 from .result import ExpectedError, RoundResult
 
@@ -129,29 +128,9 @@ class CodedAirComp:
                              "one device.")
         self.code = code
         self.n = code.n_workers
-        self.channel = make_channel(channel) if isinstance(channel, str) else channel
-        if not isinstance(self.channel, ChannelModel):
-            raise TypeError(f"The 'channel' parameter of {owner} must be a channel name or a "
-                            f"ChannelModel; got {type(channel).__name__}.")
         self.policy = resolve_policy(power_control)
-        p = np.asarray(power, dtype=np.float64)
-        if p.ndim > 1 or (p.ndim == 1 and p.shape != (self.n,)) or not np.all(np.isfinite(p)) \
-                or np.any(p <= 0):
-            raise ValueError(f"The 'power' parameter of {owner} must be a positive finite float "
-                             f"or an array of {self.n} (one per device); got {power!r}.")
-        self.power = np.broadcast_to(p, (self.n,)).copy()
-        if (noise_var is None) == (snr_db is None):
-            raise ValueError(f"Exactly one of the 'noise_var' and 'snr_db' parameters of {owner} "
-                             f"must be given; got noise_var={noise_var!r}, snr_db={snr_db!r}.")
-        if noise_var is None:
-            noise_var = noise_var_from_snr_db(snr_db, float(self.power.max()))
-        self.noise_var = check_real("noise_var", noise_var, low=0.0, low_open=True, owner=owner)
-        if isinstance(stragglers, str):
-            stragglers = make_stragglers(stragglers)
-        if stragglers is not None and not isinstance(stragglers, StragglerModel):
-            raise TypeError(f"The 'stragglers' parameter of {owner} must be a StragglerModel, "
-                            f"a name or None; got {type(stragglers).__name__}.")
-        self.stragglers = stragglers
+        self.channel, self.power, self.noise_var, self.stragglers = link_config(
+            owner, self.n, channel, power, noise_var, snr_db, stragglers)
         self.threshold = check_real("threshold", threshold, low=0.0, owner=owner)
         if not (callable(decoder) or isinstance(decoder, str)):
             raise TypeError(f"The 'decoder' parameter of {owner} must be a method name or a "
