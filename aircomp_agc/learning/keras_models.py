@@ -20,8 +20,6 @@ may reorder floating-point reductions across TensorFlow versions.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .problems import Problem
@@ -30,10 +28,9 @@ __all__ = ["KerasProblem"]
 
 
 def _tf():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
+    from channels import import_tensorflow  # the one quiet TensorFlow import
 
-    tf.get_logger().setLevel("ERROR")
+    tf = import_tensorflow()
     tf.config.experimental.enable_op_determinism()
     return tf
 
