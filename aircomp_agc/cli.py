@@ -86,7 +86,8 @@ def _add_quick(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--quick", action="store_true",
         help="reduced trial counts for a fast look (the scenario's [quick] table, else a "
-             "tenth of the trials); results and figures go to results/quick, figures/quick",
+             "tenth of the trials); results and figures go to results/quick, figures/quick, "
+             "replacing an earlier quick look (--resume reuses it instead)",
     )
 
 
@@ -127,6 +128,12 @@ def _executor(args: argparse.Namespace) -> Any:
     return args.executor
 
 
+def _force(args: argparse.Namespace) -> bool:
+    """``--force``, or a quick look without ``--resume``: ``results/quick`` is scratch space,
+    so a fast look reruns without asking (a full run's results are never replaced unasked)."""
+    return bool(args.force or (args.quick and not args.resume))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .engine.progress import RunInterrupted, resume_command
     from .engine.run import run_scenario
@@ -148,7 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             executor=executor,
             workers=args.workers,
             resume=args.resume,
-            force=args.force,
+            force=_force(args),
             progress=not args.quiet,
             command=[PROG, *args.argv],
         )
@@ -296,7 +303,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     figures_dir = results_folder(args.figures_dir, args.quick)
     executor = _executor(args)
     mode = "quick" if args.quick else "full"
-    print(f"reproducing {len(scenarios)} figures ({mode}): "
+    print(f"reproducing {len(scenarios)} figure{'' if len(scenarios) == 1 else 's'} ({mode}): "
           f"{', '.join(s.name for s in scenarios)}")
 
     def done(outcome: Any) -> None:
@@ -309,7 +316,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     try:
         outcomes = reproduce(
             scenarios, results_dir=results_dir, figures_dir=figures_dir, executor=executor,
-            workers=args.workers, resume=args.resume, force=args.force,
+            workers=args.workers, resume=args.resume, force=_force(args),
             progress=not args.quiet, command=[PROG, *args.argv], on_done=done,
         )
     except RunInterrupted as exc:
@@ -320,7 +327,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         if not isinstance(executor, str):
             executor.close()
     total = sum(o.seconds for o in outcomes)
-    print(f"{len(outcomes)} figures in {total:.1f} s ({total / 60:.1f} min) in {figures_dir}/")
+    noun = "figure" if len(outcomes) == 1 else "figures"
+    print(f"{len(outcomes)} {noun} in {total:.1f} s ({total / 60:.1f} min) in {figures_dir}/")
     return EXIT_OK
 
 

@@ -320,19 +320,26 @@ def test_reproduce_quick_runs_the_set_with_its_quick_tables(workdir, capsys):
             "--executor", "serial", "--quiet"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "reproducing 1 figures (quick): fig-study" in out
+    assert "reproducing 1 figure (quick): fig-study" in out
     assert (workdir / "figures/quick/fig-study.pdf").is_file()
     assert (workdir / "figures/quick/fig-study.png").is_file()
     manifest = json.loads((workdir / "results/quick/fig-study/manifest.json").read_text())
     assert manifest["trials"]["n"] == 6
     assert manifest["scenario"]["sweep"]["axes"]["snr_db"] == [1.0, 100.0]
     assert not (workdir / "results/fig-study").exists()  # the full set is untouched
-    # A second time: refused (one line) unless --resume, which reuses every point.
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "already holds a run; pass --resume" in err[0]
+    # A quick look is scratch: a second one recomputes (the main job can be run twice) ...
+    assert main(argv) == 0
+    assert "4 points (4 computed, 0 reused)" in capsys.readouterr().out
+    # ... unless --resume, which reuses every point.
     assert main([*argv, "--resume"]) == 0
     assert "4 points (0 computed, 4 reused)" in capsys.readouterr().out
+    # A full run is never replaced unasked: refused (one line) unless --resume or --force.
+    full = [a for a in argv if a != "--quick"]
+    assert main(full) == 0
+    capsys.readouterr()
+    assert main(full) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already holds a run; pass --resume" in err[0]
 
 
 def test_reproduce_runs_every_scenario_with_a_figure(workdir, capsys):

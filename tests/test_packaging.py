@@ -65,3 +65,13 @@ def test_validation_twins_are_identical():
     a = (ROOT / "aircomp_agc" / "_checks.py").read_bytes()
     b = (ROOT / "channels" / "_checks.py").read_bytes()
     assert a == b, "aircomp_agc/_checks.py and channels/_checks.py must stay byte-identical"
+
+
+def test_readme_images_and_links_exist():
+    text = (ROOT / "README.md").read_text()
+    images = re.findall(r'<img src="([^"]+)"', text)
+    links = [t for t in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+             if not t.startswith("http")]
+    assert len(images) >= 12
+    missing = [p for p in [*images, *links] if not (ROOT / p).exists()]
+    assert not missing, missing
