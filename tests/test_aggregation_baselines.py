@@ -114,6 +114,25 @@ def test_digital_round_parts_rates_and_latency_accounting(code):
     np.testing.assert_allclose(res.error_parts["coding"], c @ G - G.sum(0), atol=1e-12)
 
 
+def test_digital_responders_with_zero_weight_stay_silent():
+    # FRC with the exact decoder keeps one replica per group: the spare replicas would
+    # add nothing, so they neither transmit nor take a slot; the estimate is unchanged.
+    frc = make_code("frc", n=12, s=2)
+    G = _gradients()
+    h = _h(64, 12, 7)
+    agg = _digital(frc, decoder="exact", stragglers=None, threshold=0.0)
+    res = agg.round(G, batch=64, h=h, rng=3)
+    a = res.decoder_weights
+    assert np.array_equal(res.responders, a != 0)
+    assert (res.responders.sum(1) == 12 // 3).all()   # one replica of each of the 4 groups
+    rate = np.log2(1.0 + np.abs(h[:, 0]) ** 2 / 0.1)
+    slot = (32 * 8 + 64) / rate
+    np.testing.assert_allclose(res.channel_uses, np.where(a != 0, slot, 0).sum(1), rtol=1e-12)
+    np.testing.assert_allclose(res.plan.power, np.where(a != 0, 1.0, 0.0))
+    np.testing.assert_allclose(res.exact, np.broadcast_to(G.sum(0), res.exact.shape))
+    assert np.abs(res.error_parts["coding"]).max() < 1e-12   # still exact decoding
+
+
 def test_digital_multi_antenna_rate_is_maximum_ratio_combining(code):
     h = _h(8, 12, 6, n_rx_ant=3)
     agg = _digital(code, n_rx_ant=3, stragglers=None, threshold=0.0)
@@ -167,15 +186,20 @@ def test_deadline_makes_devices_that_do_not_fit_stragglers(code):
     assert np.all(res.responders <= full.responders)
     assert res.responders.sum() < full.responders.sum()
     # Shortest slots first: every candidate left out has a longer slot than every one in,
-    # and would not have fit.
+    # and would not have fit; then a device the decoder gives weight 0 stays silent.
     slot = (32 * 8 + 64) / res.plan.rate
+    candidates = res.plan.compute_responders & res.plan.scheduled
+    fit = np.zeros_like(candidates)
     for b in range(200):
-        out = full.responders[b] & ~res.responders[b]
-        if out.any():
-            assert slot[b, out].min() >= slot[b, res.responders[b]].max(initial=0)
-            assert res.channel_uses[b] + slot[b, out].min() > deadline
-    np.testing.assert_allclose(res.decoder_weights, decoding_vectors(code, res.responders),
-                               atol=1e-12)
+        used = 0.0
+        for i in np.argsort(np.where(candidates[b], slot[b], np.inf), kind="stable"):
+            if candidates[b, i] and used + slot[b, i] <= deadline:
+                fit[b, i], used = True, used + slot[b, i]
+            elif candidates[b, i]:
+                break
+    a = decoding_vectors(code, fit)
+    assert np.array_equal(res.responders, fit & (a != 0))
+    np.testing.assert_allclose(res.decoder_weights, a, atol=1e-12)
     assert (np.mean(np.sum(res.error_parts["coding"] ** 2, 1))
             > np.mean(np.sum(full.error_parts["coding"] ** 2, 1)))
 

@@ -72,7 +72,8 @@ class DigitalPlan:
     ----------
     compute_responders, scheduled, responders : bool [batch, n]
         Workers that finished computing; devices above the truncation threshold;
-        devices whose slot fit before the deadline (they transmitted).
+        devices whose slot fit before the deadline and whose decoder weight is not 0
+        (they transmitted; a spare replica the decoder skips stays silent).
     decoder_weights : float [batch, n]
         ``a_i``, zero off the responders.
     gain2 : float [batch, n]
@@ -303,9 +304,12 @@ class DigitalAggregation:
             finished = np.zeros_like(candidates)
             np.put_along_axis(finished, order, done, axis=1)
             finished &= candidates
-        slot = np.where(finished, slot, 0.0)
         weights = PlanContext(self.code, finished, None, None, None, None,
                               self.decoder).decode(finished)
+        # A responder the decoder gives weight 0 (a spare replica under the exact or
+        # one-step decoder) has nothing to contribute: it stays silent and frees its slot.
+        finished = finished & (weights != 0)
+        slot = np.where(finished, slot, 0.0)
         uses = slot.sum(axis=1)
         return DigitalPlan(
             compute_responders=compute, scheduled=scheduled, responders=finished,
