@@ -380,6 +380,32 @@ def test_error_feedback_without_exploration_warns(code):
         CommonSupportTopK(_analog(code), keep=4, error_feedback=True)
 
 
+def test_topk_passes_the_observed_aggregate_to_the_inner_receiver_state(code):
+    # An online gradient model inside a compressed round learns from the previous
+    # aggregate on the coordinates this round sends (what the inner aggregator sees).
+    from aircomp_agc.aggregation import OnlineGradientModel
+    from aircomp_agc.learning import make_problem, train
+
+    G = _gradients()
+    online = OnlineGradientModel()
+    inner = _analog(code, power_control="joint-model", gradient_model=online)
+    topk = CommonSupportTopK(inner, keep=8, explore=0.25)
+    first = topk.round(G, batch=4, rng=0)
+    assert online.mean_energy is None          # nothing observed yet
+    topk.observe(first.estimate)
+    second = topk.round(G, batch=4, rng=1)
+    k = code.n_partitions
+    expected = np.sum(np.where(second.sent, first.estimate, 0.0) ** 2, axis=1) / k**2
+    np.testing.assert_allclose(online.mean_energy, expected, rtol=1e-12)
+    # train() drives it: the inner state follows every round.
+    prob = make_problem("ridge", n_partitions=code.n_partitions, rng=0)
+    online.reset()
+    topk.reset()
+    hist = train(prob, topk, rounds=3, reps=2, rng=2)
+    assert online.mean_energy is not None and online.mean_energy.shape == (2,)
+    assert np.all(np.isfinite(hist.loss))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

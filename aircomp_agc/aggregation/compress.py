@@ -134,7 +134,25 @@ class _TopK:
         """Forget the state carried across rounds (residuals, previous aggregate)."""
         self._residual: np.ndarray | None = None
         self._previous: np.ndarray | None = None
+        self._observed: np.ndarray | None = None
         self._batch: int | None = None
+
+    def observe(self, estimate: np.ndarray) -> None:
+        """Record the aggregate ``[batch, D]`` the receiver ended the round with.
+
+        It reaches a receiver-side state of the inner aggregator (e.g. an
+        :class:`~aircomp_agc.aggregation.OnlineGradientModel`) at the start of the next
+        round, restricted to the coordinates that round sends: the inner aggregator only
+        ever sees those.
+        """
+        self._observed = np.asarray(estimate, dtype=np.float64)
+
+    def _tell_inner(self, batch: int, dim: int, idx: np.ndarray | None) -> None:
+        """Pass the observed aggregate on to the inner aggregator (on the support ``idx``)."""
+        if self._observed is None or not callable(getattr(self.inner, "observe", None)):
+            return
+        seen = np.broadcast_to(self._observed, (batch, dim))
+        self.inner.observe(seen if idx is None else np.take_along_axis(seen, idx, axis=1))
 
     @property
     def residual(self) -> np.ndarray | None:
@@ -262,6 +280,7 @@ class CommonSupportTopK(_TopK):
         gen = resolve_rng(rng)
         v = g if self._residual is None else g + self._residual
         idx = self._support(batch, dim, n_keep, gen)
+        self._tell_inner(batch, dim, idx)
         if idx is None:
             inner_g = v
         elif v.ndim == 2 and np.all(idx == idx[:1]):
@@ -342,6 +361,7 @@ class PerDeviceTopK(_TopK):
             sent = np.zeros(m.shape, dtype=bool)
             np.put_along_axis(sent, top, True, axis=-1)
             sent = np.broadcast_to(sent, (batch, self.n, dim))
+        self._tell_inner(batch, dim, None)
         res = self.inner.transmit(g, messages=m, support=sent, n_sent=n_keep, batch=batch,
                                   **self._inner_kwargs(available, h), rng=rng)
         if self.error_feedback:
