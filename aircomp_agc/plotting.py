@@ -576,7 +576,10 @@ def _panel(ax, header, rows, spec: FigureSpec, y: str, xi: int, groups: _Groups,
                                 bbox={"boxstyle": "square,pad=0.1", "fc": "white",
                                       "ec": "none", "alpha": 0.85}, zorder=4)
     dashes = REF_STYLES_WITH_STYLE if groups.has_style else REF_STYLES
-    for ref, dash in zip(spec.reference, _cycle(dashes), strict=False):
+    # Each reference keeps its dash on every panel; references with one label share it.
+    names = list(dict.fromkeys(texts.name(r) for r in spec.reference))
+    for ref in spec.references_of(y):
+        dash = dashes[names.index(texts.name(ref)) % len(dashes)]
         _draw_reference(ax, header, groups, xi, ref, dash, texts, ref_handles)
     if spec.logx and all(_is_number(r[xi]) for r in rows):
         _log_axis(ax, "x", sorted({_f(r[xi]) for r in rows if _is_number(r[xi])}))
@@ -601,11 +604,6 @@ def _filled(groups: _Groups, sk: str) -> bool:
 def _gap(value: float, bound: float, *, below: bool) -> float:
     gap = value - bound if below else bound - value
     return 0.0 if math.isnan(gap) else max(0.0, gap)
-
-
-def _cycle(items: Sequence[Any]):
-    while True:
-        yield from items
 
 
 def _group_text(groups: _Groups, ck: tuple, sk: str, texts: _Texts) -> str:

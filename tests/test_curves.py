@@ -405,3 +405,36 @@ def test_training_ideal_reference_is_the_same_at_every_point_and_bounds_are_nan_
                                **{**TRAIN, "lr_scale": 0.5})
     assert np.isnan(half["bound_curve"]).all() and np.isnan(half["source_bound_curve"]).all()
     assert np.isfinite(half["suboptimality_curve"]).all()
+
+
+# ---------------------------------------------------------------------------- per-panel references
+
+
+def test_reference_table_draws_each_panels_own_references(tmp_path):
+    from aircomp_agc.plotting import plot_results
+
+    figure = FIGURE.replace('["walk"]', '["walk", "level"]').replace(
+        'reference = ["level"]', 'reference = { walk = "level" }')
+    spec = parse_scenario(SCENARIO.format(mu="[0.0, 1.0]") + figure).figure
+    assert spec.reference == ("level",) and spec.references_of("walk") == ("level",)
+    assert spec.references_of("level") == ()
+    assert spec.to_dict()["reference"] == {"walk": ["level"]}
+    with pytest.raises(ScenarioError, match=r"\[figure.reference\] 'wlk' must name a 'y' "
+                                            r"metric \(walk, level\).*Did you mean 'walk'"):
+        parse_scenario(SCENARIO.format(mu="[0.0]") + figure.replace("{ walk", "{ wlk"))
+    with pytest.raises(ScenarioError, match="mixes curve metrics"):
+        parse_scenario(SCENARIO.format(mu="[0.0]") + figure.replace('= "level" }',
+                                                                     '= "final" }'))
+    scenario = load_scenario(_write(tmp_path, SCENARIO.format(mu="[0.0, 1.0]") + figure))
+    result = run_scenario(scenario, results_dir=tmp_path / "r", executor="serial")
+    from aircomp_agc.plotting import _checked, _curves, _draw
+
+    manifest = json.loads(result.manifest_path.read_text())
+    assert manifest["scenario"]["figure"]["reference"] == {"walk": ["level"]}
+    curves = _curves(result.directory, manifest)
+    spec = _checked(manifest["scenario"]["figure"], (), "x", [], [], ["mu"], curves=curves)
+    fig = _draw(curves[1], curves[2], spec, ["mu"], title_default="t")
+    gids = [{ln.get_gid() for ln in ax.get_lines()} for ax in fig.axes]
+    assert {"level|0", "level|1"} <= gids[0]  # the walk panel: its reference per line
+    assert not any(g and g.startswith("level|") for g in gids[1])  # the level panel: none
+    assert plot_results(result.directory, out=tmp_path / "f.png").is_file()

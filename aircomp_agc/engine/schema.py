@@ -187,6 +187,10 @@ class FigureSpec:
     round, say), the figure is drawn from ``curves.csv`` with ``x`` the curves' index
     column (``x = "round"``); ``curve_index`` (set by the validator, not a key of the
     table) names it then. ``y`` and ``reference`` may not mix curve and other metrics.
+
+    ``reference`` may also be a table from ``y`` metrics to the references of their panel
+    (``reference = { accuracy = "ideal_accuracy", loss = ["ideal_loss"] }``): each panel
+    then draws only its own (``panel_references``; ``reference`` lists them all).
     """
 
     x: str
@@ -213,6 +217,13 @@ class FigureSpec:
     ylim: tuple[float, float] | None = None
     annotate: bool = False
     curve_index: str | None = None
+    panel_references: Mapping[str, tuple[str, ...]] | None = None
+
+    def references_of(self, y: str) -> tuple[str, ...]:
+        """The reference metrics drawn on the panel(s) of metric ``y``."""
+        if self.panel_references is None:
+            return self.reference
+        return tuple(self.panel_references.get(y, ()))
 
     @property
     def width_inches(self) -> float:
@@ -238,6 +249,8 @@ class FigureSpec:
             if value is None or value == [] or value == {}:
                 continue
             out[key] = value
+        if self.panel_references is not None:  # the table form of 'reference'
+            out["reference"] = {k: list(v) for k, v in self.panel_references.items()}
         return out
 
 
@@ -729,7 +742,12 @@ class _Validator:
                                            f"'{other}' is {short(out['facet'])} too.")
         out["y"] = self.metric_names("y", f["y"], metrics, owner, "a metric name or a non-empty "
                                      "list of metric names")
-        if "reference" in f:
+        if isinstance(f.get("reference"), Mapping):
+            out["panel_references"] = self.panel_references(f["reference"], out["y"], metrics,
+                                                            owner)
+            out["reference"] = tuple(dict.fromkeys(
+                r for refs in out["panel_references"].values() for r in refs))
+        elif "reference" in f:
             out["reference"] = self.metric_names("reference", f["reference"], metrics, owner,
                                                  "a metric name or a list of metric names")
         for key in ("logx", "logy", "annotate"):
@@ -767,6 +785,20 @@ class _Validator:
             out["labels"] = self.labels(f["labels"], swept, metrics, values)
         return FigureSpec(**out)
 
+    def panel_references(self, table: Mapping, y: Sequence[str], metrics, owner: str
+                         ) -> dict[str, tuple[str, ...]]:
+        """``reference`` as a table: ``y`` metric -> the reference metrics of its panel."""
+        out = {}
+        for key, value in table.items():
+            if key not in y:
+                self.fail(("figure", "reference", key),
+                          f"must name a 'y' metric ({', '.join(y)}) when 'reference' is a "
+                          f"table; got {short(key)}.{_hint(key, list(y))}")
+            out[key] = self.metric_names("reference", value, metrics, owner,
+                                         "a metric name or a list of metric names per 'y' "
+                                         "metric")
+        return out
+
     def curve_figure(self, f: Mapping, metrics: Mapping[str, str] | None,
                      curve_index: str | None) -> bool:
         """Whether ``f`` draws curve metrics (then ``x`` must be the index and every ``y``
@@ -776,6 +808,10 @@ class _Validator:
         named = {}
         for key in ("y", "reference"):
             value = f.get(key, [])
+            if isinstance(value, Mapping):  # reference per panel
+                value = [v for refs in value.values()
+                         for v in ([refs] if isinstance(refs, str) else refs
+                                   if isinstance(refs, list) else [])]
             for name in [value] if isinstance(value, str) else value if isinstance(value, list) \
                     else []:
                 if isinstance(name, str) and name in metrics:
