@@ -438,3 +438,33 @@ def test_reference_table_draws_each_panels_own_references(tmp_path):
     assert {"level|0", "level|1"} <= gids[0]  # the walk panel: its reference per line
     assert not any(g and g.startswith("level|") for g in gids[1])  # the level panel: none
     assert plot_results(result.directory, out=tmp_path / "f.png").is_file()
+
+
+def test_points_may_have_curves_of_different_lengths(tmp_path):
+    text = SCENARIO.format(mu="[1.0]").replace("length = 6\n", "").replace(
+        "mu = [1.0]", "mu = [1.0]\nlength = [2, 4]")
+    result = run_scenario(load_scenario(_write(tmp_path, text)), results_dir=tmp_path,
+                          executor="serial")
+    header, rows = read_table(result.curves_path)
+    assert header[:3] == ["mu", "length", "round"]
+    assert [r[1:3] for r in rows] == [[2, 0], [2, 5], [4, 0], [4, 5], [4, 10], [4, 15]]
+    assert [r[7] for r in rows] == [0.0, 5.0, 0.0, 5.0, 10.0, 15.0]  # level = mu * round
+
+
+def test_references_with_one_label_share_a_dash_and_a_legend_entry(tmp_path):
+    from aircomp_agc.plotting import _checked, _curves, _draw
+
+    figure = FIGURE.replace('["walk"]', '["walk", "level"]').replace(
+        'reference = ["level"]', 'reference = { walk = "level", level = "walk" }') + \
+        'labels = { walk = "same", level = "same" }\n'
+    scenario = load_scenario(_write(tmp_path, SCENARIO.format(mu="[0.0, 1.0]") + figure))
+    result = run_scenario(scenario, results_dir=tmp_path / "r", executor="serial")
+    manifest = json.loads(result.manifest_path.read_text())
+    curves = _curves(result.directory, manifest)
+    spec = _checked(manifest["scenario"]["figure"], (), "x", [], [], ["mu"], curves=curves)
+    fig = _draw(curves[1], curves[2], spec, ["mu"], title_default="t")
+    dashes = [{str(ln._dash_pattern) for ln in ax.get_lines()  # get_linestyle says "--"
+               if (ln.get_gid() or "").startswith(("level|", "walk|"))} for ax in fig.axes]
+    assert len(dashes[0]) == 1 and dashes[0] == dashes[1]
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert texts.count("same") == 1
