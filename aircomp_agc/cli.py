@@ -174,6 +174,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     _print_warnings(result.warnings, len(result.rows), result.manifest_path)
     print(f"results:  {result.csv_path}")
+    if result.curves_path is not None:
+        print(f"curves:   {result.curves_path} (the curve metrics, one row per point and "
+              "index value; not in the table above)")
     print(f"manifest: {result.manifest_path}")
     if not args.no_plot:
         from .plotting import FIGURES_DIR, plot_results

@@ -20,6 +20,9 @@ One panel per ``y`` metric; one line per value of ``hue`` and ``style`` (and per
 combination of any other swept parameter that varies, so no two points share a line by
 accident). Uses matplotlib's Agg backend (no display needed) and never touches global
 pyplot state: the style is applied in a ``matplotlib.rc_context``.
+
+A figure of curve metrics (an experiment's per-round outputs) is drawn the same way from
+the run's ``curves.csv``, with the curves' index (``round``) on x.
 """
 
 from __future__ import annotations
@@ -125,6 +128,9 @@ STYLE: dict[str, Any] = {
     "figure.dpi": 100,
 }
 
+#: Markers per line of a curve figure (a curve has a point per round).
+CURVE_MARKERS = 8
+
 #: Height of one panel (inches) for a column-wide and a wider figure.
 PANEL_HEIGHT = {"narrow": 2.3, "wide": 2.5, "stacked": 1.95}
 
@@ -223,7 +229,10 @@ def plot_results(
         spec = default_figure(header, swept) or {}
         if not spec:
             return None
-    checked = _checked(spec, overrides, str(directory), header, rows, swept)
+    curves = _curves(directory, manifest)
+    checked = _checked(spec, overrides, str(directory), header, rows, swept, curves=curves)
+    if checked.curve_index is not None and curves is not None:
+        header, rows = curves[1], curves[2]  # a curve figure: drawn from curves.csv
     name = config.get("scenario", {}).get("name") or directory.name
     paths = figure_paths(out if out is not None else FIGURES_DIR / name, formats)
     fig = _draw(header, rows, checked, swept, title_default=name)
@@ -271,8 +280,22 @@ def _save_png(fig: Any, path: Path) -> None:
     palette.save(path, format="PNG", dpi=(DPI, DPI), optimize=True)
 
 
+def _curves(directory: Path, manifest: Mapping[str, Any]
+            ) -> tuple[str, list[str], list[list[Any]]] | None:
+    """``(index, header, rows)`` of the run's ``curves.csv`` when its manifest lists one."""
+    info = manifest.get("curves")
+    if not info:
+        return None
+    path = directory / info.get("csv", "curves.csv")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (the manifest lists curves)")
+    header, rows = read_table(path)
+    return info["index"], header, rows
+
+
 def _checked(spec: Mapping[str, Any], overrides: Sequence[str], source: str,
-             header: list[str], rows: list[list[Any]], swept: list[str]) -> FigureSpec:
+             header: list[str], rows: list[list[Any]], swept: list[str],
+             curves: tuple[str, list[str], list[list[Any]]] | None = None) -> FigureSpec:
     """``spec`` with ``figure.*`` overrides applied, validated against the table."""
     for item in overrides:
         key = str(item).split("=", 1)[0].strip()
@@ -291,8 +314,13 @@ def _checked(spec: Mapping[str, Any], overrides: Sequence[str], source: str,
     values = ({c: [r[header.index(c)] for r in rows] for c in swept if c in header}
               if relabelled else None)
     table = {k: v for k, v in tree["figure"].items() if v is not None}
+    index = None
+    if curves is not None:
+        index = curves[0]
+        metrics.update({c[:-5]: "curve" for c in curves[1] if c.endswith("_mean")})
     return check_figure(table, swept=swept, metrics=metrics, source=source,
-                        from_cli=from_cli, owner="results.csv", values=values)
+                        from_cli=from_cli, owner="results.csv" if index is None
+                        else "results.csv and curves.csv", values=values, curve_index=index)
 
 
 def _column(header: list[str], name: str, what: str) -> int:
@@ -472,6 +500,10 @@ class _Groups:
                 out.members[key] = kept
         return out
 
+    def marker_offset(self, ck: tuple, sk: str) -> int:
+        """The group's position (0, 1, ...): staggers the markers of curve figures."""
+        return self._ci.get(ck, 0) * max(1, len(self._si)) + self._si.get(sk, 0)
+
     def colour(self, ck: tuple) -> str:
         return PALETTE[self._ci[ck] % len(PALETTE)] if self.has_hue else PALETTE[0]
 
@@ -511,6 +543,11 @@ def _panel(ax, header, rows, spec: FigureSpec, y: str, xi: int, groups: _Groups,
         gid = _group_text(groups, ck, sk, texts)
         if scatter:
             style["markersize"] = 5
+        elif spec.curve_index is not None and len(xs) > CURVE_MARKERS:
+            # A curve has a point per round: markers at a few of them, staggered per group
+            # so that lines on top of each other stay distinguishable.
+            every = len(xs) // CURVE_MARKERS
+            style["markevery"] = (groups.marker_offset(ck, sk) * every // 4 % every, every)
         if ci != "none":
             lows = [_f(r[lo]) for r in members]
             highs = [_f(r[hi]) for r in members]
@@ -539,7 +576,10 @@ def _panel(ax, header, rows, spec: FigureSpec, y: str, xi: int, groups: _Groups,
                                 bbox={"boxstyle": "square,pad=0.1", "fc": "white",
                                       "ec": "none", "alpha": 0.85}, zorder=4)
     dashes = REF_STYLES_WITH_STYLE if groups.has_style else REF_STYLES
-    for ref, dash in zip(spec.reference, _cycle(dashes), strict=False):
+    # Each reference keeps its dash on every panel; references with one label share it.
+    names = list(dict.fromkeys(texts.name(r) for r in spec.reference))
+    for ref in spec.references_of(y):
+        dash = dashes[names.index(texts.name(ref)) % len(dashes)]
         _draw_reference(ax, header, groups, xi, ref, dash, texts, ref_handles)
     if spec.logx and all(_is_number(r[xi]) for r in rows):
         _log_axis(ax, "x", sorted({_f(r[xi]) for r in rows if _is_number(r[xi])}))
@@ -564,11 +604,6 @@ def _filled(groups: _Groups, sk: str) -> bool:
 def _gap(value: float, bound: float, *, below: bool) -> float:
     gap = value - bound if below else bound - value
     return 0.0 if math.isnan(gap) else max(0.0, gap)
-
-
-def _cycle(items: Sequence[Any]):
-    while True:
-        yield from items
 
 
 def _group_text(groups: _Groups, ck: tuple, sk: str, texts: _Texts) -> str:

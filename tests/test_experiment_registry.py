@@ -138,7 +138,7 @@ def test_builtin_experiments_are_listed_with_declared_outputs():
 
 
 def test_outputs_declaration_is_checked():
-    with pytest.raises(TypeError, match="'outputs'.*'trial' or 'scalar'"):
+    with pytest.raises(TypeError, match="'outputs'.*'trial', 'scalar' or 'curve'"):
         register_experiment("test-registry-outputs", outputs={"x": "samples"})
     assert "test-registry-outputs" not in EXPERIMENTS
 

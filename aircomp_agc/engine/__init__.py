@@ -9,7 +9,7 @@ from .executors import DaskExecutor, ProcessExecutor, SerialExecutor, make_execu
 from .progress import RunInterrupted
 from .results import ResultsStore, RunExistsError
 from .run import RunResult, run_scenario
-from .runner import ExperimentError, PointResult, StoppingRule, summarize
+from .runner import ExperimentError, PointResult, StoppingRule, summarize, summarize_curve
 from .scenario import (
     FigureSpec,
     Scenario,
@@ -58,4 +58,5 @@ __all__ = [
     "make_executor",
     "run_scenario",
     "summarize",
+    "summarize_curve",
 ]

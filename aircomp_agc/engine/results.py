@@ -4,6 +4,8 @@ Layout of ``<results_dir>/<scenario>/``::
 
     points.jsonl     one JSON record per finished point, appended as each point finishes
     results.csv      tidy table, one row per point, in sweep order
+    curves.csv       tidy table of the curve metrics, one row per point and index value
+                     (only when the experiment returns curves)
     manifest.json    resolved configuration, versions, seed, git commit, wall time, status
     .lock            held (``fcntl.flock``) by the run writing the folder
 
@@ -57,6 +59,7 @@ __all__ = [
     "RunExistsError",
     "RunLockedError",
     "atomic_write",
+    "curve_table",
     "read_table",
     "tidy_table",
     "write_csv",
@@ -68,6 +71,7 @@ FSYNC_INTERVAL = 2.0
 
 MANIFEST = "manifest.json"
 CSV_NAME = "results.csv"
+CURVES_NAME = "curves.csv"
 POINTS = "points.jsonl"
 LOCK = ".lock"
 
@@ -156,7 +160,8 @@ def tidy_table(
     """The tidy results table: parameter ``columns`` then per metric its summary columns.
 
     A per-trial metric ``m`` gives ``m_mean, m_ci_low, m_ci_high, m_n``; a scalar metric
-    gives ``m``. Metric order follows the experiment's output (first point first).
+    gives ``m``. Metric order follows the experiment's output (first point first). Curve
+    metrics are left out (they go to :func:`curve_table`).
 
     Returns
     -------
@@ -166,8 +171,10 @@ def tidy_table(
     """
     kinds: dict[str, bool] = {}  # metric -> has CI
     for res in results:
+        curves = res.curves()
         for name, m in res.metrics.items():
-            kinds.setdefault(name, isinstance(m, Estimate))
+            if name not in curves:
+                kinds.setdefault(name, isinstance(m, Estimate))
     header = list(columns)
     for name, has_ci in kinds.items():
         header += (
@@ -183,6 +190,51 @@ def tidy_table(
             else:
                 row.append(m)
         rows.append(row)
+    return header, rows
+
+
+def curve_table(
+    points: Sequence[Mapping[str, Any]],
+    results: Sequence[PointResult],
+    columns: Sequence[str],
+    index: str,
+) -> tuple[list[str], list[list[Any]]]:
+    """The tidy table of the curve metrics: ``columns``, the ``index`` column, then per curve
+    metric ``m`` its ``m_mean, m_ci_low, m_ci_high, m_n``.
+
+    One row per point and index value (the point's :attr:`PointResult.index_values`), points
+    in the order of ``points``; a point without curves gives no row, a metric a point lacks
+    empty cells.
+
+    Returns
+    -------
+    header : list[str]
+    rows : list[list]
+    """
+    names: dict[str, None] = {}
+    for res in results:
+        names.update(dict.fromkeys(res.curves()))
+    header = [*columns, index]
+    for name in names:
+        header += [f"{name}_mean", f"{name}_ci_low", f"{name}_ci_high", f"{name}_n"]
+    rows = []
+    for point, res in zip(points, results, strict=True):
+        curves = res.curves()
+        if not curves or res.index_values is None:
+            continue
+        params = [point_value(point, c) for c in columns]
+        stats = []
+        for name in names:
+            m = curves.get(name)
+            if m is None:
+                stats.append(None)
+                continue
+            stats.append((m.mean.tolist(), m.ci_low.tolist(), m.ci_high.tolist(), m.n))
+        for j, x in enumerate(res.index_values):
+            row = [*params, x]
+            for st in stats:
+                row += [None] * 4 if st is None else [st[0][j], st[1][j], st[2][j], st[3]]
+            rows.append(row)
     return header, rows
 
 
@@ -238,6 +290,7 @@ class ResultsStore:
         self.directory = Path(directory)
         self.points_path = self.directory / POINTS
         self.csv_path = self.directory / CSV_NAME
+        self.curves_path = self.directory / CURVES_NAME
         self.manifest_path = self.directory / MANIFEST
         self.fingerprint = fingerprint
         self._fd: int | None = None
@@ -300,7 +353,7 @@ class ResultsStore:
                 "--force to overwrite it."
             )
         if force:
-            for path in (self.points_path, self.csv_path, self.manifest_path):
+            for path in (self.points_path, self.csv_path, self.curves_path, self.manifest_path):
                 path.unlink(missing_ok=True)
         elif resume and manifest is not None and manifest.get("fingerprint") != self.fingerprint:
             raise RunExistsError(

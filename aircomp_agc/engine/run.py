@@ -7,7 +7,8 @@
    ``resume`` or ``force``),
 2. reuses the finished points of an earlier, interrupted or extended run (``resume``),
 3. sends the remaining points to the executor and writes each record as it arrives,
-4. writes ``results.csv`` in sweep order and ``manifest.json`` with status ``complete``.
+4. writes ``results.csv`` in sweep order (and ``curves.csv`` when the experiment returns
+   curves) and ``manifest.json`` with status ``complete``.
 
 Ctrl-C stops the executor, keeps the finished records, marks the manifest
 ``interrupted`` and raises :class:`~aircomp_agc.engine.progress.RunInterrupted`; another
@@ -31,10 +32,22 @@ from pathlib import Path
 from typing import Any
 
 from .._checks import Estimate
-from ..experiments.registry import RESERVED_PARAMETERS, experiment_outputs
+from ..experiments.registry import (
+    RESERVED_PARAMETERS,
+    experiment_curve_index,
+    experiment_outputs,
+)
 from .executors import Executor, SerialExecutor, make_executor
 from .progress import Progress, RunInterrupted
-from .results import RECORD_VERSION, ResultsStore, fingerprint, tidy_table, write_csv
+from .results import (
+    CURVES_NAME,
+    RECORD_VERSION,
+    ResultsStore,
+    curve_table,
+    fingerprint,
+    tidy_table,
+    write_csv,
+)
 from .runner import ExperimentError, PointResult, PointTask, StoppingRule, compute_point
 from .schema import check_figure
 from .sweep import point_key
@@ -71,6 +84,9 @@ class RunResult:
     warnings : dict[str, int]
         Each distinct warning (from the experiment's parameter check or raised while
         computing) and the number of points that raised it.
+    curves_path : pathlib.Path or None
+        ``curves.csv`` (the curve metrics, one row per point and index value), None when
+        the experiment returns no curves.
     """
 
     directory: Path
@@ -82,6 +98,7 @@ class RunResult:
     reused: int
     wall_seconds: float
     warnings: dict[str, int] = field(default_factory=dict)
+    curves_path: Path | None = None
 
 
 def _utc_now() -> str:
@@ -225,6 +242,7 @@ class _Plan:
     params: dict[str, dict[str, Any]]  # key -> point, in sweep order
     fingerprint: str
     check_warnings: dict[str, int]
+    curve_index: str | None = None
 
     @classmethod
     def of(cls, scenario: Any) -> _Plan:
@@ -239,6 +257,12 @@ class _Plan:
             "trials": rule.as_dict(),
             "record_version": RECORD_VERSION,
         }
+        curve_index = experiment_curve_index(scenario.experiment_fn())
+        if curve_index is not None:
+            # Records of the experiment before it returned curves lack them: not resumable.
+            outputs = experiment_outputs(scenario.experiment_fn()) or {}
+            identity["curves"] = {"index": curve_index,
+                                  "metrics": sorted(m for m, k in outputs.items() if k == "curve")}
         return cls(
             experiment=scenario.experiment,
             seed=scenario.seed,
@@ -248,6 +272,7 @@ class _Plan:
             params=dict(zip(keys, points, strict=True)),
             fingerprint=fingerprint(identity),
             check_warnings=check_warnings,
+            curve_index=curve_index,
         )
 
     def tasks(self, keys: Sequence[str]) -> list[PointTask]:
@@ -340,6 +365,18 @@ class _Run:
         header, rows = tidy_table(self.plan.points, [self.finished[k] for k in keys],
                                   list(self.scenario.sweep.names))
         write_csv(self.store.csv_path, header, rows)
+        curves_path = None
+        results = [self.finished[k] for k in keys]
+        if self.plan.curve_index is not None and any(r.curves() for r in results):
+            c_header, c_rows = curve_table(self.plan.points, results,
+                                           list(self.scenario.sweep.names), self.plan.curve_index)
+            write_csv(self.store.curves_path, c_header, c_rows)
+            curves_path = self.store.curves_path
+            self.manifest["curves"] = {
+                "csv": CURVES_NAME, "index": self.plan.curve_index,
+                "metrics": [c[:-5] for c in c_header if c.endswith("_mean")]}
+        else:
+            self.store.curves_path.unlink(missing_ok=True)  # a stale one of an earlier run
         self.finish("complete")
         return RunResult(
             directory=self.store.directory,
@@ -351,6 +388,7 @@ class _Run:
             reused=self.reused,
             wall_seconds=time.perf_counter() - self.start,
             warnings=self.warnings(),
+            curves_path=curves_path,
         )
 
 

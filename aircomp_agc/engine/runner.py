@@ -20,6 +20,11 @@ Two stopping rules (:class:`StoppingRule`):
 
 Aggregation of per-trial samples (:func:`summarize`) gives the toolkit's one estimate
 type, :class:`~aircomp_agc._checks.Estimate` (mean, standard error, Student-t interval).
+Per-trial curves (``[n_trials, L]``, an experiment's ``"curve"`` outputs) are
+concatenated along the trials and summarized column by column (:func:`summarize_curve`):
+one :class:`~aircomp_agc._checks.Estimate` whose fields are length-``L`` arrays; their
+index values (the experiment's ``curve_index`` output, else ``0..L-1``) are kept in
+:attr:`PointResult.index_values`.
 Scalar metrics are deterministic: they are taken from the first batch and reported
 without an interval. Python warnings an experiment raises are recorded with the point
 (:attr:`PointResult.warnings`) so that they reach the user even from worker processes.
@@ -48,6 +53,7 @@ __all__ = [
     "compute_point",
     "run_point",
     "summarize",
+    "summarize_curve",
 ]
 
 CONFIDENCE = 0.95
@@ -190,6 +196,46 @@ def summarize(samples: np.ndarray, confidence: float = CONFIDENCE) -> Estimate:
     return Estimate(mean, se, mean - half, mean + half, n, confidence)
 
 
+def summarize_curve(samples: np.ndarray, confidence: float = CONFIDENCE) -> Estimate:
+    """:func:`summarize` of each column of per-trial curves ``samples[n, L]`` at once.
+
+    Column ``j`` of the result's ``mean``, ``std_err``, ``ci_low`` and ``ci_high`` (arrays
+    of length ``L``) equals ``summarize(samples[:, j])`` bit for bit (each column is summed
+    as one contiguous row, as :func:`summarize` sums its samples), and
+    :func:`aircomp_agc._checks.mean_ci` of a column of finite values; a column holding a
+    non-finite value gets that mean (``nan`` or ``inf``) and a ``nan`` interval, a single
+    trial ``nan`` intervals. ``n`` is the number of trials.
+
+    Parameters
+    ----------
+    samples : [n, L], float
+        One curve per trial (``n >= 1``, ``L >= 1``).
+    confidence : float in (0, 1)
+
+    Returns
+    -------
+    Estimate
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    if x.ndim != 2 or x.size == 0:
+        raise ValueError(
+            f"summarize_curve needs a non-empty 2-D [trials, L] array; got shape {x.shape}."
+        )
+    n = x.shape[0]
+    xt = np.ascontiguousarray(x.T)  # [L, n]: each column a contiguous row, summed pairwise
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = xt.sum(axis=1) / n
+        if n < 2:
+            nan = np.full_like(mean, math.nan)
+            return Estimate(mean, nan, nan.copy(), nan.copy(), n, confidence)
+        d = xt - mean[:, None]
+        np.square(d, out=d)
+        se = np.sqrt(d.sum(axis=1) / (n - 1)) / math.sqrt(n)
+    se[~np.isfinite(mean)] = math.nan
+    half = float(t_quantile(n - 1, 0.5 * (1 + confidence))) * se
+    return Estimate(mean, se, mean - half, mean + half, n, confidence)
+
+
 @dataclass(frozen=True)
 class PointResult:
     """What one sweep point produced.
@@ -208,6 +254,9 @@ class PointResult:
         Compute time of the point (wall clock, in the worker).
     warnings : tuple of str
         Distinct Python warnings the experiment raised at this point (``Category: text``).
+    index_values : tuple or None
+        The index values of the curve metrics (length ``L``), None without curves. A curve
+        metric is an :class:`Estimate` whose fields are arrays (see :meth:`curves`).
     """
 
     key: str
@@ -217,11 +266,16 @@ class PointResult:
     stop: str
     seconds: float = field(default=0.0, compare=False)
     warnings: tuple[str, ...] = ()
+    index_values: tuple[float | int, ...] | None = None
+
+    def curves(self) -> dict[str, Estimate]:
+        """The curve metrics (Estimates with array fields), in output order."""
+        return {name: m for name, m in self.metrics.items() if _is_curve(m)}
 
     def to_record(self) -> dict[str, Any]:
         """JSON-able form (floats survive ``json`` round trips exactly)."""
         metrics = {
-            name: {f: getattr(m, f) for f in _ESTIMATE_FIELDS}
+            name: {f: _plain(getattr(m, f)) for f in _ESTIMATE_FIELDS}
             if isinstance(m, Estimate)
             else {"value": m}
             for name, m in self.metrics.items()
@@ -236,13 +290,23 @@ class PointResult:
         }
         if self.warnings:
             record["warnings"] = list(self.warnings)
+        if self.index_values is not None:
+            record["index_values"] = list(self.index_values)
         return record
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> PointResult:
         metrics: dict[str, Estimate | float | int] = {}
         for name, m in record["metrics"].items():
-            metrics[name] = m["value"] if set(m) == {"value"} else Estimate(**m)
+            if set(m) == {"value"}:
+                metrics[name] = m["value"]
+            elif isinstance(m["mean"], list):  # a curve: its arrays back as float64
+                metrics[name] = Estimate(**{
+                    f: np.asarray(v, dtype=np.float64) if isinstance(v, list) else v
+                    for f, v in m.items()})
+            else:
+                metrics[name] = Estimate(**m)
+        index = record.get("index_values")
         return cls(
             key=record["key"],
             metrics=metrics,
@@ -251,6 +315,7 @@ class PointResult:
             stop=str(record["stop"]),
             seconds=float(record.get("seconds", 0.0)),
             warnings=tuple(record.get("warnings", ())),
+            index_values=None if index is None else tuple(index),
         )
 
 
@@ -258,13 +323,27 @@ class PointResult:
 _ESTIMATE_FIELDS = ("mean", "std_err", "ci_low", "ci_high", "n", "converged")
 
 
+def _is_curve(m: Any) -> bool:
+    return isinstance(m, Estimate) and np.ndim(m.mean) > 0
+
+
+def _plain(value: Any) -> Any:
+    """A record's field: arrays as lists of Python floats (``json`` round-trips them exactly,
+    ``nan`` and ``inf`` included)."""
+    return value.tolist() if isinstance(value, np.ndarray) else value
+
+
 def _split_metrics(
-    ref: str, key: str, out: Any, n_trials: int, declared: Mapping[str, str] | None
-) -> tuple[dict, dict]:
-    """Separate an experiment's output into per-trial arrays and scalars, checking shapes.
+    ref: str, key: str, out: Any, n_trials: int, declared: Mapping[str, str] | None,
+    curve_index: str | None = None,
+) -> tuple[dict, dict, dict, np.ndarray | None]:
+    """Separate an experiment's output into per-trial arrays, scalars and curves, checking
+    shapes.
 
     ``declared`` (the experiment's ``outputs``, when it declares them) must name every
-    metric with its kind, ``"trial"`` or ``"scalar"``.
+    metric with its kind, ``"trial"``, ``"scalar"`` or ``"curve"``; a curve (``[n_trials,
+    L]``) must be declared. ``out[curve_index]``, when present, holds the curves' index
+    values (1-D, length ``L``); it is returned last (None when absent).
     """
     if not isinstance(out, Mapping) or not out:
         raise ExperimentError(
@@ -273,6 +352,8 @@ def _split_metrics(
         )
     samples: dict[str, np.ndarray] = {}
     scalars: dict[str, float | int] = {}
+    curves: dict[str, np.ndarray] = {}
+    index = None
     for name, value in out.items():
         arr = np.asarray(value)
         if arr.dtype.kind not in "biuf":
@@ -280,17 +361,35 @@ def _split_metrics(
                 f"Metric {name!r} of experiment {ref!r} must be numeric; got dtype {arr.dtype} "
                 f"at point {key}."
             )
+        if curve_index is not None and name == curve_index:
+            if arr.ndim != 1 or arr.size == 0:
+                raise ExperimentError(
+                    f"The curve index {name!r} of experiment {ref!r} must be a non-empty 1-D "
+                    f"array of index values; got shape {arr.shape} at point {key}."
+                )
+            index = arr
+            continue
         if arr.ndim == 0:
             item = arr.item()
             scalars[name] = float(item) if arr.dtype.kind in "bf" else int(item)
             kind = "scalar"
-        elif arr.shape == (n_trials,):
+        elif arr.shape == (n_trials,) and (declared or {}).get(name) != "curve":
             samples[name] = arr.astype(np.float64, copy=False)
             kind = "trial"
+        elif arr.ndim == 2 and arr.shape[0] == n_trials and arr.shape[1] >= 1 \
+                and (declared or {}).get(name) == "curve":
+            curves[name] = arr.astype(np.float64, copy=False)
+            kind = "curve"
         else:
+            what = f"be a scalar or have shape (n_trials,) = ({n_trials},)" \
+                if (declared or {}).get(name) != "curve" else \
+                f"have shape (n_trials, L) = ({n_trials}, L) (a 'curve' output)"
+            hint = (" (a per-trial curve must be declared as a 'curve' output, with a "
+                    "curve_index)" if arr.ndim == 2 and arr.shape[0] == n_trials
+                    and (declared or {}).get(name) != "curve" else "")
             raise ExperimentError(
-                f"Metric {name!r} of experiment {ref!r} must be a scalar or have shape "
-                f"(n_trials,) = ({n_trials},); got shape {arr.shape} at point {key}."
+                f"Metric {name!r} of experiment {ref!r} must {what}; got shape {arr.shape} at "
+                f"point {key}{hint}."
             )
         if declared is not None and declared.get(name) != kind:
             what = f"declared {declared[name]!r}" if name in declared else "not declared"
@@ -298,7 +397,19 @@ def _split_metrics(
                 f"Metric {name!r} of experiment {ref!r} is a {kind} metric but {what} in "
                 f"its outputs ({', '.join(sorted(declared))}) at point {key}."
             )
-    return samples, scalars
+    lengths = {a.shape[1] for a in curves.values()}
+    if len(lengths) > 1:
+        raise ExperimentError(
+            f"The curves of experiment {ref!r} must share one length L (one index); got "
+            f"lengths {sorted(lengths)} at point {key}."
+        )
+    if index is not None and (not curves or index.size not in lengths):
+        raise ExperimentError(
+            f"The curve index {curve_index!r} of experiment {ref!r} must have the curves' "
+            f"length {sorted(lengths) or 'none (no curve returned)'}; got {index.size} "
+            f"values at point {key}."
+        )
+    return samples, scalars, curves, index
 
 
 class _RunningMoments:
@@ -373,6 +484,9 @@ def run_point(
     """
     start = time.perf_counter()
     declared = getattr(fn, "outputs", None)
+    curve_index = getattr(fn, "curve_index", None)
+    curve_chunks: dict[str, list[np.ndarray]] = {}
+    index_values: np.ndarray | None = None
     chunks: dict[str, list[np.ndarray]] = {}
     scalars: dict[str, float | int] = {}
     order: list[str] = []
@@ -383,11 +497,24 @@ def run_point(
     while (size := rule.batch_size(done)) > 0:
         rng = np.random.default_rng(point_seed(master_seed, key, batch_index))
         out = _call(fn, rng, size, params, key, ref, seen_warnings)
-        samples, batch_scalars = _split_metrics(ref, key, out, size, declared)
+        samples, batch_scalars, curves, index = _split_metrics(ref, key, out, size, declared,
+                                                               curve_index)
         if batch_index == 0:
-            order, scalars = list(out), batch_scalars
+            order, scalars = [m for m in out if m != curve_index], batch_scalars
+            if curves:
+                length = next(iter(curves.values())).shape[1]
+                index_values = index if index is not None else np.arange(length)
+        elif curves and (index_values is None
+                         or next(iter(curves.values())).shape[1] != len(index_values)
+                         or (index is not None and not np.array_equal(index, index_values))):
+            raise ExperimentError(
+                f"The curves of experiment {ref!r} must have the same index in every batch "
+                f"at point {key}; batch {batch_index} differs from batch 0."
+            )
         for name, arr in samples.items():
             chunks.setdefault(name, []).append(arr)
+        for name, arr in curves.items():
+            curve_chunks.setdefault(name, []).append(arr)
         done += size
         batch_index += 1
         if rule.mode == "precision" and _target_met(rule, chunks, watch, done, ref):
@@ -395,11 +522,15 @@ def run_point(
             break
     metrics: dict[str, Estimate | float | int] = {}
     for name in order:
-        metrics[name] = summarize(_joined(chunks[name])) if name in chunks else scalars[name]
+        if name in curve_chunks:
+            metrics[name] = summarize_curve(_joined(curve_chunks[name]))
+        else:
+            metrics[name] = summarize(_joined(chunks[name])) if name in chunks else scalars[name]
     if rule.mode == "precision" and stop == "cap":
         metrics[rule.metric] = replace(metrics[rule.metric], converged=False)
     return PointResult(key, metrics, done, batch_index, stop, time.perf_counter() - start,
-                       tuple(seen_warnings))
+                       tuple(seen_warnings),
+                       None if index_values is None else tuple(index_values.tolist()))
 
 
 def _call(fn, rng, size, params, key, ref, seen_warnings: dict[str, None]) -> Any:
@@ -420,7 +551,7 @@ def _call(fn, rng, size, params, key, ref, seen_warnings: dict[str, None]) -> An
 
 def _target_met(rule: StoppingRule, chunks, watch: _RunningMoments, done: int, ref: str) -> bool:
     """Feed the watched metric's newest batch; whether the precision target now holds."""
-    if rule.metric not in chunks:
+    if rule.metric not in chunks:  # a scalar or curve metric, or none
         raise ExperimentError(
             f"The trials 'metric' {rule.metric!r} is not a per-trial metric of "
             f"experiment {ref!r}; per-trial metrics: {sorted(chunks) or 'none'}."

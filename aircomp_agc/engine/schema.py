@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 from ..experiments.registry import (
     RESERVED_PARAMETERS,
+    experiment_curve_index,
     experiment_outputs,
     experiment_parameters,
     get_experiment,
@@ -181,6 +182,15 @@ class FigureSpec:
     ``xlim`` / ``ylim`` are ``[low, high]``; ``ylabel`` is one text or one per panel;
     ``annotate`` writes each point's value next to it. Text values on ``x`` (code names)
     are categories, labelled through ``labels``.
+
+    Curve figures: when the ``y`` metrics are an experiment's curve outputs (one value per
+    round, say), the figure is drawn from ``curves.csv`` with ``x`` the curves' index
+    column (``x = "round"``); ``curve_index`` (set by the validator, not a key of the
+    table) names it then. ``y`` and ``reference`` may not mix curve and other metrics.
+
+    ``reference`` may also be a table from ``y`` metrics to the references of their panel
+    (``reference = { accuracy = "ideal_accuracy", loss = ["ideal_loss"] }``): each panel
+    then draws only its own (``panel_references``; ``reference`` lists them all).
     """
 
     x: str
@@ -206,6 +216,14 @@ class FigureSpec:
     xlim: tuple[float, float] | None = None
     ylim: tuple[float, float] | None = None
     annotate: bool = False
+    curve_index: str | None = None
+    panel_references: Mapping[str, tuple[str, ...]] | None = None
+
+    def references_of(self, y: str) -> tuple[str, ...]:
+        """The reference metrics drawn on the panel(s) of metric ``y``."""
+        if self.panel_references is None:
+            return self.reference
+        return tuple(self.panel_references.get(y, ()))
 
     @property
     def width_inches(self) -> float:
@@ -231,6 +249,8 @@ class FigureSpec:
             if value is None or value == [] or value == {}:
                 continue
             out[key] = value
+        if self.panel_references is not None:  # the table form of 'reference'
+            out["reference"] = {k: list(v) for k, v in self.panel_references.items()}
         return out
 
 
@@ -352,6 +372,7 @@ def check_figure(
     from_cli: Collection[tuple[str, ...]] = (),
     owner: str = "the experiment",
     values: Mapping[str, Sequence[Any]] | None = None,
+    curve_index: str | None = None,
 ) -> FigureSpec:
     """Validate a ``[figure]`` table against the swept parameters and the metrics.
 
@@ -370,6 +391,9 @@ def check_figure(
     values : mapping of str to sequence, optional
         Swept parameter -> its values; the keys of ``labels`` must name one of them (see
         :func:`value_keys`), a swept parameter or a metric (None: not checked).
+    curve_index : str, optional
+        The index column of the ``"curve"`` metrics: a figure whose ``y`` are curve
+        metrics must have it as ``x``.
 
     Raises
     ------
@@ -381,7 +405,8 @@ def check_figure(
     for key in table:
         if key not in FIGURE_KEYS:
             validator.unknown(("figure", key), FIGURE_KEYS)
-    return validator.figure(dict(table), list(swept), metrics, owner, values=values)
+    return validator.figure(dict(table), list(swept), metrics, owner, values=values,
+                            curve_index=curve_index)
 
 
 class _Validator:
@@ -476,6 +501,7 @@ class _Validator:
             figure = self.figure(
                 self.table(tree, "figure", FIGURE_KEYS), list(sweep.names), outputs,
                 f"experiment '{self.ref}'", values=sweep.axes,
+                curve_index=self.curve_index(fn),
             )
         if "quick" in tree:
             self.quick(tree)
@@ -516,6 +542,12 @@ class _Validator:
         try:
             return get_experiment(ref)
         except (ValueError, TypeError) as exc:
+            self.fail(("scenario", "experiment"), f"is not usable: {exc}")
+
+    def curve_index(self, fn) -> str | None:
+        try:
+            return experiment_curve_index(fn)
+        except TypeError as exc:
             self.fail(("scenario", "experiment"), f"is not usable: {exc}")
 
     def outputs(self, fn) -> dict[str, str] | None:
@@ -654,6 +686,11 @@ class _Validator:
         if "metric" not in t:
             self.fail(("trials", "metric"), "is required with 'rel_tol' (the metric it watches).")
         metric = self.str_(("trials", "metric"), t["metric"])
+        if outputs is not None and outputs.get(metric) == "curve":
+            per_trial = [m for m, kind in outputs.items() if kind == "trial"]
+            self.fail(("trials", "metric"),
+                      f"names the curve metric {short(metric)}; a precision target watches a "
+                      f"per-trial metric ({', '.join(per_trial) or 'none'}).")
         if outputs is not None and outputs.get(metric) != "trial":
             per_trial = [m for m, kind in outputs.items() if kind == "trial"]
             self.fail(
@@ -670,11 +707,15 @@ class _Validator:
         return TrialsSpec(rel_tol=float(rel_tol), metric=metric, min=low, max=high, batch=batch)
 
     def figure(self, f: dict, swept: list[str], metrics: Mapping[str, str] | None,
-               owner: str, values: Mapping[str, Sequence[Any]] | None = None) -> FigureSpec:
+               owner: str, values: Mapping[str, Sequence[Any]] | None = None,
+               curve_index: str | None = None) -> FigureSpec:
         for key in ("x", "y"):
             if key not in f:
                 self.fail(("figure", key), "is required in [figure].")
         out: dict[str, Any] = {}
+        if self.curve_figure(f, metrics, curve_index):
+            out["curve_index"] = curve_index
+            swept = [*swept, curve_index]  # x only: 'hue' etc. must differ from x
         for key in ("x", "hue", "style", "facet"):
             if key not in f:
                 continue
@@ -701,7 +742,12 @@ class _Validator:
                                            f"'{other}' is {short(out['facet'])} too.")
         out["y"] = self.metric_names("y", f["y"], metrics, owner, "a metric name or a non-empty "
                                      "list of metric names")
-        if "reference" in f:
+        if isinstance(f.get("reference"), Mapping):
+            out["panel_references"] = self.panel_references(f["reference"], out["y"], metrics,
+                                                            owner)
+            out["reference"] = tuple(dict.fromkeys(
+                r for refs in out["panel_references"].values() for r in refs))
+        elif "reference" in f:
             out["reference"] = self.metric_names("reference", f["reference"], metrics, owner,
                                                  "a metric name or a list of metric names")
         for key in ("logx", "logy", "annotate"):
@@ -738,6 +784,52 @@ class _Validator:
         if "labels" in f:
             out["labels"] = self.labels(f["labels"], swept, metrics, values)
         return FigureSpec(**out)
+
+    def panel_references(self, table: Mapping, y: Sequence[str], metrics, owner: str
+                         ) -> dict[str, tuple[str, ...]]:
+        """``reference`` as a table: ``y`` metric -> the reference metrics of its panel."""
+        out = {}
+        for key, value in table.items():
+            if key not in y:
+                self.fail(("figure", "reference", key),
+                          f"must name a 'y' metric ({', '.join(y)}) when 'reference' is a "
+                          f"table; got {short(key)}.{_hint(key, list(y))}")
+            out[key] = self.metric_names("reference", value, metrics, owner,
+                                         "a metric name or a list of metric names per 'y' "
+                                         "metric")
+        return out
+
+    def curve_figure(self, f: Mapping, metrics: Mapping[str, str] | None,
+                     curve_index: str | None) -> bool:
+        """Whether ``f`` draws curve metrics (then ``x`` must be the index and every ``y``
+        and ``reference`` metric a curve); names are checked later by :meth:`metric_names`."""
+        if metrics is None:
+            return False
+        named = {}
+        for key in ("y", "reference"):
+            value = f.get(key, [])
+            if isinstance(value, Mapping):  # reference per panel
+                value = [v for refs in value.values()
+                         for v in ([refs] if isinstance(refs, str) else refs
+                                   if isinstance(refs, list) else [])]
+            for name in [value] if isinstance(value, str) else value if isinstance(value, list) \
+                    else []:
+                if isinstance(name, str) and name in metrics:
+                    named[name] = key
+        curves = [m for m in named if metrics[m] == "curve"]
+        if not curves:
+            return False
+        others = [m for m in named if metrics[m] != "curve"]
+        if others:
+            self.fail(("figure", named[others[0]]),
+                      f"mixes curve metrics ({', '.join(curves)}) with the {metrics[others[0]]} "
+                      f"metric {short(others[0])}; a figure draws either curves (vs "
+                      f"'{curve_index}') or per-point metrics.")
+        if f["x"] != curve_index:
+            self.fail(("figure", "x"),
+                      f"must be the curves' index {short(curve_index)} when 'y' names curve "
+                      f"metrics ({', '.join(curves)}); got {short(f['x'])}.")
+        return True
 
     def choice(self, path, value, choices: Sequence[str]) -> str:
         if kind_of(value) != "str" or value not in choices:

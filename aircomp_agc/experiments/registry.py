@@ -7,7 +7,10 @@ An experiment is a plain function
     fn(*, rng: numpy.random.Generator, n_trials: int, **params) -> dict[str, array_like]
 
 returning, for each metric, either per-trial samples (1-D, length ``n_trials``; the engine
-computes mean, 95% confidence interval and count) or a scalar (a deterministic metric).
+computes mean, 95% confidence interval and count), a scalar (a deterministic metric), or
+per-trial curves (2-D, ``[n_trials, L]``: one curve per trial, e.g. a value per training
+round; the engine summarizes each of the ``L`` columns like per-trial samples and writes
+them to ``curves.csv``, one row per point and index value).
 Built-in experiments register themselves with :func:`register_experiment`; a scenario may
 also name a user's function as ``"package.module:function"``.
 
@@ -19,8 +22,14 @@ arguments of :func:`register_experiment`, or as the attributes ``fn.check`` and
   about odd ones, and may return the parameters that matter at that point, so that two
   points differing only in an ignored parameter are refused instead of giving duplicate
   rows;
-- ``outputs``: ``{metric: "trial" | "scalar"}``, every metric it may return, so that a
-  scenario's ``[figure]`` and ``trials.metric`` are checked against them at load time.
+- ``outputs``: ``{metric: "trial" | "scalar" | "curve"}``, every metric it may return, so
+  that a scenario's ``[figure]`` and ``trials.metric`` are checked against them at load
+  time;
+- ``curve_index`` (``fn.curve_index``): the name of the index column of its curves
+  (``"round"``), required when it declares a ``"curve"`` output. The experiment may return
+  the index values under that name (1-D, length ``L``, the same for every trial: say the
+  rounds ``0, 5, 10, ...`` at which a model was evaluated); without them they are
+  ``0, 1, ..., L - 1``.
 
 Examples
 --------
@@ -49,6 +58,7 @@ __all__ = [
     "OUTPUT_KINDS",
     "RESERVED_PARAMETERS",
     "Experiment",
+    "experiment_curve_index",
     "experiment_outputs",
     "experiment_parameters",
     "get_experiment",
@@ -63,9 +73,10 @@ Experiment = Callable[..., dict[str, Any]]
 RESERVED_PARAMETERS = ("rng", "n_trials")
 
 #: Kinds of metric an experiment declares in ``outputs``.
-OUTPUT_KINDS = ("trial", "scalar")
+OUTPUT_KINDS = ("trial", "scalar", "curve")
 
-EXPERIMENTS: Registry[Experiment] = Registry("experiment", default_tags={"outputs": None})
+EXPERIMENTS: Registry[Experiment] = Registry(
+    "experiment", default_tags={"outputs": None, "curve_index": None})
 
 # "package.module:function" with Python identifiers only, so a scenario cannot make the
 # engine import something that is not a module path (and typos fail before any import).
@@ -83,6 +94,7 @@ def register_experiment(
     overwrite: bool = False,
     check: Callable[..., Mapping[str, Any] | None] | None = None,
     outputs: Mapping[str, str] | None = None,
+    curve_index: str | None = None,
 ) -> Callable[[Experiment], Experiment]:
     """Decorator registering ``fn`` as the experiment ``name``.
 
@@ -104,18 +116,23 @@ def register_experiment(
         point really uses (the others ignored): two points with equal returns would
         compute the same thing, and the engine refuses such a sweep. Stored as
         ``fn.check``.
-    outputs : mapping of str to {"trial", "scalar"}, optional
+    outputs : mapping of str to {"trial", "scalar", "curve"}, optional
         Every metric the experiment may return, with its kind. Stored as ``fn.outputs``;
         the engine checks scenarios' figures and ``trials.metric`` against it before
         running, and every returned metric against it while running.
+    curve_index : str, optional
+        Name of the index column of the ``"curve"`` outputs (``"round"``); required with
+        them, refused without them. Stored as ``fn.curve_index``.
 
     Raises
     ------
     TypeError
         If ``fn`` does not accept the keyword arguments ``rng`` and ``n_trials`` or has
-        positional-only parameters without defaults, or ``outputs`` is malformed.
+        positional-only parameters without defaults, or ``outputs`` / ``curve_index`` is
+        malformed.
     """
     declared = None if outputs is None else _check_outputs(outputs, f"experiment '{name}'")
+    index = _check_curve_index(declared, curve_index, f"experiment '{name}'")
 
     def add(fn: Experiment) -> Experiment:
         _check_signature(fn, f"experiment '{name}'")
@@ -123,20 +140,28 @@ def register_experiment(
             fn.check = check  # type: ignore[attr-defined]
         if declared is not None:
             fn.outputs = declared  # type: ignore[attr-defined]
+        if index is not None:
+            if index in experiment_parameters(fn):
+                raise TypeError(
+                    f"The 'curve_index' of experiment '{name}' must differ from its parameter "
+                    f"names (curves.csv has a column for each); got {index!r}."
+                )
+            fn.curve_index = index  # type: ignore[attr-defined]
         EXPERIMENTS.register(name, fn, summary=summary, overwrite=overwrite,
-                             tags={"outputs": declared})
+                             tags={"outputs": declared, "curve_index": index})
         return fn
 
     return add
 
 
 def experiment_outputs(fn: Experiment) -> dict[str, str] | None:
-    """The metrics ``fn`` declares (``{name: "trial" | "scalar"}``), or None if it does not.
+    """The metrics ``fn`` declares (``{name: "trial" | "scalar" | "curve"}``), or None.
 
     Raises
     ------
     TypeError
-        If ``fn.outputs`` is not a mapping of metric names to ``"trial"``/``"scalar"``.
+        If ``fn.outputs`` is not a mapping of metric names to ``"trial"``, ``"scalar"`` or
+        ``"curve"``.
     """
     outputs = getattr(fn, "outputs", None)
     if outputs is None:
@@ -150,9 +175,49 @@ def _check_outputs(outputs: Any, what: str) -> dict[str, str]:
     ):
         raise TypeError(
             f"The 'outputs' of the {what} must be a non-empty mapping of metric names to "
-            f"'trial' or 'scalar'; got {outputs!r}."
+            f"'trial', 'scalar' or 'curve'; got {outputs!r}."
         )
     return dict(outputs)
+
+
+def experiment_curve_index(fn: Experiment) -> str | None:
+    """The index column of ``fn``'s curve outputs (``fn.curve_index``), or None without them.
+
+    Raises
+    ------
+    TypeError
+        If ``fn`` declares curve outputs without a valid ``curve_index``, or one without
+        curve outputs.
+    """
+    outputs = experiment_outputs(fn)
+    return _check_curve_index(outputs, getattr(fn, "curve_index", None),
+                              f"experiment {getattr(fn, '__name__', fn)!r}")
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
+
+
+def _check_curve_index(outputs: Mapping[str, str] | None, index: Any, what: str) -> str | None:
+    curves = sorted(m for m, kind in (outputs or {}).items() if kind == "curve")
+    if index is None:
+        if curves:
+            raise TypeError(
+                f"The {what} declares curve outputs ({', '.join(curves)}) and must name their "
+                "index column with 'curve_index' (e.g. curve_index='round'); got none."
+            )
+        return None
+    if not curves:
+        raise TypeError(
+            f"The 'curve_index' of the {what} needs at least one 'curve' output; got "
+            f"curve_index={index!r} with outputs {outputs!r}."
+        )
+    if not isinstance(index, str) or not _IDENTIFIER.match(index) or index in (outputs or {}) \
+            or index in RESERVED_PARAMETERS:
+        raise TypeError(
+            f"The 'curve_index' of the {what} must be an identifier that is not a metric or "
+            f"a reserved parameter (e.g. 'round'); got {index!r}."
+        )
+    return index
 
 
 def get_experiment(ref: str) -> Experiment:

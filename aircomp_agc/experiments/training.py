@@ -27,6 +27,11 @@ __all__ = ["training_experiment"]
 
 AGGREGATORS = ("ideal", "coded-aircomp")
 GRADIENT_MODELS = ("", "online")
+#: Per-round outputs (index ``round`` = 0..rounds; see the experiment's docstring).
+CURVES = ("test_accuracy_curve", "loss_curve", "suboptimality_curve",
+          "aggregation_error_curve", "bound_curve", "source_bound_curve")
+#: Per-round outputs of the error-free reference run (``ideal_reference=True``).
+IDEAL_CURVES = ("ideal_test_accuracy_curve", "ideal_loss_curve", "ideal_suboptimality_curve")
 
 
 def _aggregator(*, aggregator, code, n, row_weight, s, p, channel, policy, snr_db, threshold,
@@ -48,12 +53,15 @@ def _aggregator(*, aggregator, code, n, row_weight, s, p, channel, policy, snr_d
 
 def _check(*, problem, dataset, n_partitions, partition, alpha, reg, aggregator, code,
            row_weight, s, p, channel, policy, snr_db, threshold, rounds, lr_scale,
-           method, target, gradient_model, instance_seed) -> None:
+           method, target, gradient_model, instance_seed, ideal_reference) -> None:
     owner = "experiment 'training'"
     check_choice("problem", problem, tuple(PROBLEMS), owner=owner)
     check_choice("aggregator", aggregator, AGGREGATORS, owner=owner)
     check_choice("gradient_model", gradient_model, GRADIENT_MODELS, owner=owner)
     check_int("instance_seed", instance_seed, low=-1, owner=owner)
+    if not isinstance(ideal_reference, bool):
+        raise ValueError(f"The 'ideal_reference' parameter of {owner} must be true or false; "
+                         f"got {type(ideal_reference).__name__} {ideal_reference!r}.")
     check_int("n_partitions", n_partitions, low=1, owner=owner)
     check_int("rounds", rounds, low=1, owner=owner)
     check_real("lr_scale", lr_scale, low=0.0, low_open=True, owner=owner)
@@ -69,9 +77,11 @@ def _check(*, problem, dataset, n_partitions, partition, alpha, reg, aggregator,
     "training",
     summary="Gradient descent / FedAvg through coded over-the-air aggregation on real data",
     check=_check,
-    outputs={name: "trial" for name in ("suboptimality", "loss", "test_accuracy",
-                                        "rounds_to_target", "aggregation_error", "floor",
-                                        "bound", "source_bound", "epsilon")},
+    outputs={**{name: "trial" for name in ("suboptimality", "loss", "test_accuracy",
+                                           "rounds_to_target", "aggregation_error", "floor",
+                                           "bound", "source_bound", "epsilon")},
+             **{name: "curve" for name in CURVES + IDEAL_CURVES}},
+    curve_index="round",
 )
 def training_experiment(
     *,
@@ -98,8 +108,10 @@ def training_experiment(
     target: float = 1e-3,
     gradient_model: str = "",
     instance_seed: int = -1,
+    ideal_reference: bool = False,
 ) -> dict:
-    """Train ``problem`` for ``rounds`` rounds; metrics of the final model per run.
+    """Train ``problem`` for ``rounds`` rounds; metrics of the final model per run, and curves
+    over the rounds.
 
     ``dataset=""`` uses the problem's default data. The step is ``lr_scale / L`` for
     convex problems (0.5 * ``lr_scale`` otherwise). Compute stragglers are Bernoulli with
@@ -126,10 +138,23 @@ def training_experiment(
         ``epsilon`` (``sum_t ||e_t||^2 / sum_t ||grad F(w_t)||^2`` of the run). The bounds
         are NaN for non-convex models and unless ``method="gd"`` with ``lr_scale=1``
         (step ``1/L``, the step they are proved for).
+
+        Curves ``[n_trials, rounds + 1]`` over ``round`` = 0..rounds (every round is
+        evaluated, the test accuracy included; a run that diverged is NaN after it stopped):
+        ``test_accuracy_curve``, ``loss_curve``, ``suboptimality_curve`` (the model
+        ``w_r`` after ``r`` rounds), ``aggregation_error_curve`` (``||e||^2`` of the
+        aggregate applied in round ``r``; NaN at round 0), ``bound_curve`` (the
+        inexact-gradient recursion ``b_r``) and ``source_bound_curve`` (the source text's
+        bound at ``T = r`` with the run's ``epsilon`` and ``sigma^2``); their last columns
+        are the final-value outputs. With ``ideal_reference=True`` also
+        ``ideal_test_accuracy_curve``, ``ideal_loss_curve`` and
+        ``ideal_suboptimality_curve``: the same problem trained with the error-free
+        aggregator (``n_trials`` runs, initial models drawn from ``instance_seed`` when it
+        is set, so that every point of a sweep gets the same reference).
     """
-    g_prob, g_code, g_train = rng.spawn(3)
+    g_prob, g_code, g_train, g_ideal = rng.spawn(4)
     if instance_seed >= 0:
-        g_prob, g_code = np.random.default_rng(instance_seed).spawn(2)
+        g_prob, g_code, g_ideal = np.random.default_rng(instance_seed).spawn(3)
     prob = make_problem(problem, dataset=dataset or None, n_partitions=n_partitions,
                         partition=partition, alpha=alpha, reg=reg, rng=g_prob)
     agg = _aggregator(aggregator=aggregator, code=code, n=n_partitions, row_weight=row_weight,
@@ -150,7 +175,32 @@ def training_experiment(
         sigma2 = hist.gradient_energy.max(axis=1)
         source = np.array([source_text_bound(g, prob.L, prob.mu, hist.rounds_run, e, s2)[-1]
                            for g, e, s2 in zip(gap0, epsilon, sigma2, strict=True)])
+    width = rounds + 1  # every curve, also of a run that stopped early
+    curves = {
+        "test_accuracy_curve": _pad(hist.test_accuracy, width),
+        "loss_curve": _pad(hist.loss, width),
+        "suboptimality_curve": _pad(hist.suboptimality, width),
+        "aggregation_error_curve": _pad(np.concatenate(
+            [np.full((n_trials, 1), np.nan), hist.aggregation_error], axis=1), width),
+        "bound_curve": np.full((n_trials, width), np.nan),
+        "source_bound_curve": np.full((n_trials, width), np.nan),
+    }
+    if prob.convex and prob.mu and method == "gd" and lr_scale == 1.0:
+        curves["bound_curve"] = _pad(inexact_gd_bound(gap0, prob.L, prob.mu, grad_energy),
+                                     width)
+        t = np.arange(hist.rounds_run + 1)
+        curves["source_bound_curve"] = _pad(
+            (1.0 - prob.mu / prob.L) ** t * gap0[:, None]
+            + (epsilon * sigma2 / prob.mu)[:, None], width)
+    if ideal_reference:
+        ideal = train(prob, "ideal", rounds=rounds, lr=lr, method=method, reps=n_trials,
+                      rng=g_ideal)
+        curves["ideal_test_accuracy_curve"] = _pad(ideal.test_accuracy, width)
+        curves["ideal_loss_curve"] = _pad(ideal.loss, width)
+        curves["ideal_suboptimality_curve"] = _pad(ideal.suboptimality, width)
     return {
+        **curves,
+        "round": np.arange(width),
         "suboptimality": hist.suboptimality[:, -1],
         "loss": hist.loss[:, -1],
         "test_accuracy": hist.test_accuracy[:, -1],
@@ -161,3 +211,10 @@ def training_experiment(
         "source_bound": source,
         "epsilon": epsilon,
     }
+
+
+def _pad(curves: np.ndarray, width: int) -> np.ndarray:
+    """``[n, r]`` curves of a run that may have stopped early, NaN-padded to ``[n, width]``."""
+    out = np.full((curves.shape[0], width), np.nan)
+    out[:, :curves.shape[1]] = curves
+    return out
