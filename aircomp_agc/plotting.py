@@ -506,8 +506,9 @@ def _panel(ax, header, rows, spec: FigureSpec, y: str, xi: int, groups: _Groups,
     lo = header.index(f"{y}_ci_low") if has_ci else None
     hi = header.index(f"{y}_ci_high") if has_ci else None
     ci = spec.ci_style() if has_ci else "none"
-    if ci == "band" and groups.order is not None:  # a curve in the plane: bars, not a band
-        ci = "bars"
+    if groups.order is not None and spec.ci_style() != "none" \
+            and f"{spec.x}_ci_low" in header:  # a curve in the plane: bars, not a band
+        ci = "bars" if has_ci else "xbars"
     scatter = spec.kind == "scatter"
     paired = bool(spec.points) and bool(spec.points[spec.y.index(y)])
     for (ck, sk), members in groups.members.items():
@@ -531,14 +532,15 @@ def _panel(ax, header, rows, spec: FigureSpec, y: str, xi: int, groups: _Groups,
         gid = _group_text(groups, ck, sk, texts)
         if scatter:
             style["markersize"] = 5
-        if ci != "none":
+        if ci in ("band", "bars"):
             lows = [_f(r[lo]) for r in members]
             highs = [_f(r[hi]) for r in members]
             if spec.logy:  # an interval reaching 0 is drawn from the mean up on a log axis
                 lows = [low if low > 0 else v for low, v in zip(lows, vals, strict=True)]
-        if ci == "bars":
-            err = [[_gap(v, low, below=True) for v, low in zip(vals, lows, strict=True)],
-                   [_gap(v, high, below=False) for v, high in zip(vals, highs, strict=True)]]
+        if ci in ("bars", "xbars"):
+            err = None if ci == "xbars" else [
+                [_gap(v, low, below=True) for v, low in zip(vals, lows, strict=True)],
+                [_gap(v, high, below=False) for v, high in zip(vals, highs, strict=True)]]
             xerr = _x_err(header, spec, members, xi) if groups.order is not None else None
             container = ax.errorbar(xs, vals, yerr=err, xerr=xerr, elinewidth=0.7,
                                     label="_nolegend_", **style)

@@ -183,8 +183,8 @@ class FigureSpec:
     are categories, labelled through ``labels``.
 
     ``x`` may also name a metric: each line is then a parametric curve over the one swept
-    parameter that ``hue``, ``style`` and ``facet`` leave (its points joined in sweep
-    order), e.g. error on x and uplink reduction on y along the kept fraction; with
+    parameter that ``hue``, ``style`` and ``facet`` leave (its points joined in the order
+    of that parameter's values), e.g. error on x and uplink reduction on y along the kept fraction; with
     ``ci = "bars"`` the x metric gets its interval as horizontal bars too.
 
     Monte-Carlo markers: ``points`` lists one metric per ``y`` panel (``""``: none there),
@@ -828,9 +828,10 @@ class _Validator:
                           f"({', '.join(swept) or 'none'}); got {short(key)}.{_hint(key, swept)}")
             axis = (values or {}).get(key)
             if axis is not None and not any(_same_value(mark[key], v) for v in axis):
+                known = ", ".join(value_keys(v)[0] for v in axis)
+                known = known if len(known) <= 200 else known[:197] + "..."
                 self.fail((*path, key), f"must be one of the swept values of {key!r} "
-                          f"({short(', '.join(value_keys(v)[0] for v in axis), 200)}); got "
-                          f"{kind_of(mark[key])} {short(mark[key])}.")
+                          f"({known}); got {kind_of(mark[key])} {short(mark[key])}.")
         return dict(mark)
 
     def choice(self, path, value, choices: Sequence[str]) -> str:
