@@ -184,8 +184,8 @@ class FigureSpec:
 
     ``x`` may also name a metric: each line is then a parametric curve over the one swept
     parameter that ``hue``, ``style`` and ``facet`` leave (its points joined in the order
-    of that parameter's values), e.g. error on x and uplink reduction on y along the kept fraction; with
-    ``ci = "bars"`` the x metric gets its interval as horizontal bars too.
+    of that parameter's values), e.g. error on x and uplink reduction on y along the kept
+    fraction; with ``ci = "bars"`` the x metric gets its interval as horizontal bars too.
 
     Monte-Carlo markers: ``points`` lists one metric per ``y`` panel (``""``: none there),
     drawn as markers only, in the colour and marker of the line they pair with, with their
