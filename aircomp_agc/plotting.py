@@ -401,7 +401,11 @@ def _draw(header: list[str], rows: list[list[Any]], spec: FigureSpec | Mapping[s
             if spec.points and spec.points[spec.y.index(y)]:
                 _points(ax, header, spec, spec.points[spec.y.index(y)], y, xi, sub, texts,
                         ref_handles)
-            _marks(ax, header, spec, y, xi, sub, texts, strict=fi is None)
+            # One panel whose legend sits inside it: the marks join that legend (two
+            # legends placed "best" on their own could cover each other).
+            inside = n == 1 and spec.legend not in ("below", "outside", "none")
+            _marks(ax, header, spec, y, xi, sub, texts, strict=fi is None,
+                   into=ref_handles if inside else None)
             if categories:
                 ax.set_xticks(range(len(categories)), [texts.value(c) for c in categories])
                 ax.set_xlim(-0.5, len(categories) - 0.5)
@@ -641,11 +645,12 @@ MARK = {"marker": "o", "markersize": 9, "markerfacecolor": "none", "markeredgeco
 
 
 def _marks(ax, header, spec: FigureSpec, y: str, xi: int, groups: _Groups, texts: _Texts,
-           *, strict: bool) -> None:
+           *, strict: bool, into: dict[str, Any] | None = None) -> None:
     """``mark_min`` and ``marks`` on one panel, and the panel's own legend of them (placed
-    where it hides the least data): each entry names the point's swept values and its
-    ``y`` value. ``strict``: a mark that matches no drawn row is an error (else the panel
-    is one facet, and the mark may sit on another)."""
+    where it hides the least data), or their entries added to ``into`` (the figure's
+    legend): each entry names the point's swept values and its ``y`` value. ``strict``: a
+    mark that matches no drawn row is an error (else the panel is one facet, and the mark
+    may sit on another)."""
     from matplotlib.legend import Legend
     from matplotlib.lines import Line2D
 
@@ -680,7 +685,9 @@ def _marks(ax, header, spec: FigureSpec, y: str, xi: int, groups: _Groups, texts
         text = f"{prefix}: {where} ({texts.name(y)} {number_text(value)})"
         line.set_gid(f"mark|{text}")
         entries.setdefault(text, Line2D([], [], **style))
-    if entries:
+    if entries and into is not None:
+        into.update(entries)
+    elif entries:
         legend = Legend(ax, list(entries.values()), list(entries), loc="best")
         legend.set_gid("marks")
         legend.set_zorder(5)

@@ -213,13 +213,24 @@ def test_mark_min_and_marks_sit_on_their_points_with_their_values_in_the_legend(
     ring = marks["mark|per-layer: policy b, SNR 10 (error 3)"]
     assert (ring.get_xdata()[0], ring.get_ydata()[0]) == (10.0, 3.0)
     assert star.get_marker() != ring.get_marker()
-    legends = [a for a in ax.get_children() if getattr(a, "get_gid", None)
-               and a.get_gid() == "marks"]
-    assert [t.get_text() for t in legends[0].get_texts()] == [
-        "optimum: policy a, SNR 20 (error -10)", "per-layer: policy b, SNR 10 (error 3)"]
+    entries = ["optimum: policy a, SNR 20 (error -10)", "per-layer: policy b, SNR 10 (error 3)"]
+    # a legend inside the one panel: the marks join it, after the colours
+    assert _legend_texts(fig) == ["a", "b", "c", *entries]
+    assert not _marks_legends(ax)
+    # a legend below the panels: the marks get the panel's own legend
+    fig = _draw(HEADER, _rows(), dict(spec, legend="below"), ["policy", "snr"],
+                title_default="")
+    (own,) = _marks_legends(fig.axes[0])
+    assert [t.get_text() for t in own.get_texts()] == entries
+    assert _legend_texts(fig) == ["a", "b", "c"]
     with pytest.raises(ValueError, match=r"marks\[0\] \(snr=5\) matches no row of results\.csv"):
         _draw(HEADER, _rows(), {"x": "snr", "y": ["cf"], "marks": [{"snr": 5, "label": "x"}]},
               ["policy", "snr"], title_default="")
+
+
+def _marks_legends(ax):
+    return [a for a in ax.get_children() if getattr(a, "get_gid", None)
+            and a.get_gid() == "marks"]
 
 
 def test_mark_min_per_facet_panel():
@@ -230,6 +241,8 @@ def test_mark_min_per_facet_panel():
         least = min((r for r in _rows() if r[0] == policy), key=lambda r: r[2])
         assert (star.get_xdata()[0], star.get_ydata()[0]) == (least[1], least[2])
         assert star.get_gid().startswith("mark|least cf: snr 20")
+        (own,) = _marks_legends(ax)  # each panel its own (the values differ by panel)
+        assert own.get_texts()[0].get_text() == star.get_gid()[len("mark|"):]
 
 
 def test_a_metric_on_x_draws_curves_along_the_remaining_axis():
