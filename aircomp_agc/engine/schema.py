@@ -185,7 +185,8 @@ class FigureSpec:
     ``x`` may also name a metric: each line is then a parametric curve over the one swept
     parameter that ``hue``, ``style`` and ``facet`` leave (its points joined in the order
     of that parameter's values), e.g. error on x and uplink reduction on y along the kept
-    fraction; with ``ci = "bars"`` the x metric gets its interval as horizontal bars too.
+    fraction; intervals are drawn as bars (a band has no meaning along a curve), the x
+    metric's as horizontal bars, unless ``ci = "none"``.
 
     Monte-Carlo markers: ``points`` lists one metric per ``y`` panel (``""``: none there),
     drawn as markers only, in the colour and marker of the line they pair with, with their
@@ -197,7 +198,8 @@ class FigureSpec:
     stars, per panel, the point of least mean ``y``; ``marks`` lists points picked by
     their swept values, each a table ``{ threshold = 0.0, row_weight = 8, label = "..." }``
     (keys: swept parameters, values on their axes, and a non-empty ``label``), drawn as a
-    black ring. Both get a legend entry naming the point's values and its ``y`` value.
+    black ring. Both get a legend entry naming the point's values and its ``y`` value (in
+    the figure's legend when it sits inside a single panel, else in the panel's own).
     """
 
     x: str
