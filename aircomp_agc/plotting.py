@@ -373,7 +373,9 @@ def _draw(header: list[str], rows: list[list[Any]], spec: FigureSpec | Mapping[s
     if not isinstance(spec, FigureSpec):
         spec = check_figure(dict(spec), swept=swept)
     texts = _Texts(spec.labels)
-    xi = _column(header, spec.x, "x")
+    x_metric = spec.x not in swept
+    xi = _column(header, f"{spec.x}_mean" if x_metric and f"{spec.x}_mean" in header
+                 else spec.x, "x")
     hi = _column(header, spec.hue, "hue") if spec.hue else None
     si = _column(header, spec.style, "style") if spec.style else None
     fi = _column(header, spec.facet, "facet") if spec.facet else None
@@ -389,8 +391,15 @@ def _draw(header: list[str], rows: list[list[Any]], spec: FigureSpec | Mapping[s
     used = (spec.x, spec.hue, spec.style, spec.facet)
     others = [c for c in swept if c not in used and c in header
               and len({json.dumps(r[header.index(c)], default=str) for r in rows}) > 1]
+    along = None
+    if x_metric:  # a metric on x: the one remaining swept axis runs along each curve
+        along = next((c for c in swept if c not in used), None)
+        others = [c for c in others if c != along]
     oi = [header.index(c) for c in others]
     groups = _Groups(rows, hi, si, oi, others)
+    groups.order = _column(header, along, "curve parameter") if along else None
+    groups.varying = [c for c in swept if c != spec.facet and c in header and len(
+        {json.dumps(r[header.index(c)], default=str) for r in rows}) > 1]
     facets = _distinct([r[fi] for r in rows]) if fi is not None else [None]
     panels = [(y, fv) for y in spec.y for fv in facets]
     n = len(panels)
@@ -417,6 +426,14 @@ def _draw(header: list[str], rows: list[list[Any]], spec: FigureSpec | Mapping[s
             sub = groups if fi is None else groups.subset(fi, fv)
             sub_rows = rows if fi is None else [r for r in rows if _same(r[fi], fv)]
             _panel(ax, header, sub_rows, spec, y, xi, sub, texts, ref_handles)
+            if spec.points and spec.points[spec.y.index(y)]:
+                _points(ax, header, spec, spec.points[spec.y.index(y)], y, xi, sub, texts,
+                        ref_handles)
+            # One panel whose legend sits inside it: the marks join that legend (two
+            # legends placed "best" on their own could cover each other).
+            inside = n == 1 and spec.legend not in ("below", "outside", "none")
+            _marks(ax, header, spec, y, xi, sub, texts, strict=fi is None,
+                   into=ref_handles if inside else None)
             if categories:
                 ax.set_xticks(range(len(categories)), [texts.value(c) for c in categories])
                 ax.set_xlim(-0.5, len(categories) - 0.5)
@@ -484,6 +501,8 @@ class _Groups:
             self.style_keys.setdefault(sk, r[si] if si is not None else None)
             self.members.setdefault((ck, sk), []).append(r)
         self.other_names = list(other_names) or [""] * len(oi)
+        self.order: int | None = None  # column the points of a line follow (x a metric)
+        self.varying: list[str] = []  # swept parameters that vary within a panel
         self.has_hue = hi is not None or bool(oi)
         self.has_style = si is not None
         self._ci = {k: i for i, k in enumerate(self.colour_keys)}
@@ -523,10 +542,14 @@ def _panel(ax, header, rows, spec: FigureSpec, y: str, xi: int, groups: _Groups,
     lo = header.index(f"{y}_ci_low") if has_ci else None
     hi = header.index(f"{y}_ci_high") if has_ci else None
     ci = spec.ci_style() if has_ci else "none"
+    if groups.order is not None and spec.ci_style() != "none" \
+            and f"{spec.x}_ci_low" in header:  # a curve in the plane: bars, not a band
+        ci = "bars" if has_ci else "xbars"
     scatter = spec.kind == "scatter"
+    paired = bool(spec.points) and bool(spec.points[spec.y.index(y)])
     for (ck, sk), members in groups.members.items():
-        members = sorted(members, key=lambda r: _sort_key(r[xi]))
-        xs = [r[xi] for r in members]
+        members = _ordered(members, xi, groups)
+        xs = [_f(r[xi]) if groups.order is not None else r[xi] for r in members]
         # A log axis cannot show 0 (an error that vanished): the line ends there.
         vals = [_f(r[yi]) for r in members]
         if spec.logy:
@@ -540,6 +563,8 @@ def _panel(ax, header, rows, spec: FigureSpec, y: str, xi: int, groups: _Groups,
             "markeredgecolor": colour,
             "zorder": 3,
         }
+        if paired:  # the markers are the Monte-Carlo points (drawn by _points)
+            style["marker"] = "none"
         gid = _group_text(groups, ck, sk, texts)
         if scatter:
             style["markersize"] = 5
@@ -548,16 +573,18 @@ def _panel(ax, header, rows, spec: FigureSpec, y: str, xi: int, groups: _Groups,
             # so that lines on top of each other stay distinguishable.
             every = len(xs) // CURVE_MARKERS
             style["markevery"] = (groups.marker_offset(ck, sk) * every // 4 % every, every)
-        if ci != "none":
+        if ci in ("band", "bars"):
             lows = [_f(r[lo]) for r in members]
             highs = [_f(r[hi]) for r in members]
             if spec.logy:  # an interval reaching 0 is drawn from the mean up on a log axis
                 lows = [low if low > 0 else v for low, v in zip(lows, vals, strict=True)]
-        if ci == "bars":
-            err = [[_gap(v, low, below=True) for v, low in zip(vals, lows, strict=True)],
-                   [_gap(v, high, below=False) for v, high in zip(vals, highs, strict=True)]]
-            container = ax.errorbar(xs, vals, yerr=err, elinewidth=0.7, label="_nolegend_",
-                                    **style)
+        if ci in ("bars", "xbars"):
+            err = None if ci == "xbars" else [
+                [_gap(v, low, below=True) for v, low in zip(vals, lows, strict=True)],
+                [_gap(v, high, below=False) for v, high in zip(vals, highs, strict=True)]]
+            xerr = _x_err(header, spec, members, xi) if groups.order is not None else None
+            container = ax.errorbar(xs, vals, yerr=err, xerr=xerr, elinewidth=0.7,
+                                    label="_nolegend_", **style)
             container[0].set_gid(gid)
         else:
             (line,) = ax.plot(xs, vals, label="_nolegend_", **style)
@@ -582,7 +609,8 @@ def _panel(ax, header, rows, spec: FigureSpec, y: str, xi: int, groups: _Groups,
         dash = dashes[names.index(texts.name(ref)) % len(dashes)]
         _draw_reference(ax, header, groups, xi, ref, dash, texts, ref_handles)
     if spec.logx and all(_is_number(r[xi]) for r in rows):
-        _log_axis(ax, "x", sorted({_f(r[xi]) for r in rows if _is_number(r[xi])}))
+        positive = sorted({_f(r[xi]) for r in rows if _is_number(r[xi])})
+        _log_axis(ax, "x", positive if groups.order is None else [])
     elif all(isinstance(r[xi], int) and not isinstance(r[xi], bool) for r in rows):
         from matplotlib.ticker import MaxNLocator
 
@@ -594,6 +622,121 @@ def _panel(ax, header, rows, spec: FigureSpec, y: str, xi: int, groups: _Groups,
     if spec.ylim:
         ax.set_ylim(*spec.ylim)
     ax.grid(True, which="major")
+
+
+def _ordered(members: list[list[Any]], xi: int, groups: _Groups) -> list[list[Any]]:
+    """A line's rows in drawing order: by x, or along the curve parameter when x is a
+    metric (a parametric curve)."""
+    at = xi if groups.order is None else groups.order
+    return sorted(members, key=lambda r: _sort_key(r[at]))
+
+
+def _x_err(header: list[str], spec: FigureSpec, members: list[list[Any]], xi: int):
+    """Horizontal error bars of a metric on x (its interval), or None without one."""
+    lo, hi = f"{spec.x}_ci_low", f"{spec.x}_ci_high"
+    if lo not in header or hi not in header:
+        return None
+    li, ui = header.index(lo), header.index(hi)
+    xs = [_f(r[xi]) for r in members]
+    return [[_gap(v, _f(r[li]), below=True) for v, r in zip(xs, members, strict=True)],
+            [_gap(v, _f(r[ui]), below=False) for v, r in zip(xs, members, strict=True)]]
+
+
+def _points(ax, header, spec: FigureSpec, metric: str, y: str, xi: int, groups: _Groups,
+            texts: _Texts, ref_handles: dict[str, Any]) -> None:
+    """Metric ``metric`` as markers only (Monte Carlo beside a closed form ``y``): the
+    colour and marker of each line, its interval as error bars; one grey legend entry for
+    the lines and one for the markers."""
+    from matplotlib.lines import Line2D
+
+    pi = _column(header, f"{metric}_mean" if f"{metric}_mean" in header else metric, "points")
+    lo = header.index(f"{metric}_ci_low") if f"{metric}_ci_low" in header else None
+    hi = header.index(f"{metric}_ci_high") if f"{metric}_ci_high" in header else None
+    bars = lo is not None and hi is not None and spec.ci != "none"
+    for (ck, sk), members in groups.members.items():
+        members = _ordered(members, xi, groups)
+        xs = [r[xi] for r in members]
+        vals = [_f(r[pi]) for r in members]
+        if spec.logy:
+            vals = [v if v > 0 else math.nan for v in vals]
+        colour = groups.colour(ck)
+        style = {"color": colour, "marker": groups.marker(ck, sk), "linestyle": "none",
+                 "markerfacecolor": "white" if groups.has_style and _filled(groups, sk)
+                 else colour, "markeredgecolor": colour, "zorder": 3.5,
+                 "label": "_nolegend_"}
+        err = None
+        if bars:
+            err = [[_gap(v, _f(r[lo]), below=True) for v, r in zip(vals, members, strict=True)],
+                   [_gap(v, _f(r[hi]), below=False) for v, r in zip(vals, members,
+                                                                    strict=True)]]
+        container = ax.errorbar(xs, vals, yerr=err, elinewidth=0.7, **style)
+        container[0].set_gid(f"{metric}|{_group_text(groups, ck, sk, texts)}")
+    ref_handles.setdefault(texts.name(y), Line2D([], [], color=REF_COLOR, linestyle="-"))
+    ref_handles.setdefault(texts.name(metric), Line2D([], [], color=REF_COLOR, marker="o",
+                                                      linestyle="none",
+                                                      markerfacecolor=REF_COLOR))
+
+
+#: Marked points: the least ``y`` of a panel (a star) and points named in ``marks`` (rings).
+MIN_MARK = {"marker": "*", "markersize": 10, "markerfacecolor": "#F0E442",
+            "markeredgecolor": "black", "markeredgewidth": 0.7, "linestyle": "none"}
+MARK = {"marker": "o", "markersize": 9, "markerfacecolor": "none", "markeredgecolor": "black",
+        "markeredgewidth": 1.1, "linestyle": "none"}
+
+
+def _marks(ax, header, spec: FigureSpec, y: str, xi: int, groups: _Groups, texts: _Texts,
+           *, strict: bool, into: dict[str, Any] | None = None) -> None:
+    """``mark_min`` and ``marks`` on one panel, and the panel's own legend of them (placed
+    where it hides the least data), or their entries added to ``into`` (the figure's
+    legend): each entry names the point's swept values and its ``y`` value. ``strict``: a
+    mark that matches no drawn row is an error (else the panel is one facet, and the mark
+    may sit on another)."""
+    from matplotlib.legend import Legend
+    from matplotlib.lines import Line2D
+
+    if not spec.mark_min and not spec.marks:
+        return
+    yi = _column(header, f"{y}_mean" if f"{y}_mean" in header else y, "y")
+    drawn = [r for members in groups.members.values() for r in members]
+    finite = [r for r in drawn if math.isfinite(_f(r[yi])) and not (spec.logy
+                                                                   and _f(r[yi]) <= 0)]
+    chosen: list[tuple[str, list[Any], dict[str, Any]]] = []
+    if spec.mark_min and finite:
+        best = min(finite, key=lambda r: _f(r[yi]))
+        prefix = spec.mark_min if isinstance(spec.mark_min, str) else f"least {texts.name(y)}"
+        chosen.append((prefix, best, MIN_MARK))
+    for k, mark in enumerate(spec.marks):
+        params = {p: v for p, v in mark.items() if p != "label"}
+        for p in params:
+            _column(header, p, f"marks[{k}] parameter")
+        hits = [r for r in drawn if all(_same_point(r[header.index(p)], v)
+                                        for p, v in params.items())]
+        if not hits and strict:
+            raise ValueError(
+                f"The figure's marks[{k}] ({', '.join(f'{p}={v!r}' for p, v in params.items())})"
+                f" matches no row of results.csv drawn on the panel of {y!r}.")
+        chosen += [(mark["label"], r, MARK) for r in hits]
+    entries: dict[str, Any] = {}
+    for prefix, r, style in chosen:
+        value = _f(r[yi])
+        (line,) = ax.plot([r[xi]], [value], zorder=4.5, label="_nolegend_", **style)
+        where = ", ".join(f"{texts.name(p)} {texts.value(r[header.index(p)])}"
+                          for p in groups.varying)
+        text = f"{prefix}: {where} ({texts.name(y)} {number_text(value)})"
+        line.set_gid(f"mark|{text}")
+        entries.setdefault(text, Line2D([], [], **style))
+    if entries and into is not None:
+        into.update(entries)
+    elif entries:
+        legend = Legend(ax, list(entries.values()), list(entries), loc="best")
+        legend.set_gid("marks")
+        legend.set_zorder(5)
+        ax.add_artist(legend)
+
+
+def _same_point(a: Any, b: Any) -> bool:
+    """A table value and a mark's value name the same swept point (``0`` and ``0.0``)."""
+    return bool(set(value_keys(a)) & set(value_keys(b)))
 
 
 def _filled(groups: _Groups, sk: str) -> bool:
@@ -636,7 +779,7 @@ def _draw_reference(ax, header, groups: _Groups, xi: int, ref: str, dash: Any, t
     ri = _column(header, f"{ref}_mean" if f"{ref}_mean" in header else ref, "reference")
     curves = {}
     for (ck, sk), members in groups.members.items():
-        members = sorted(members, key=lambda r: _sort_key(r[xi]))
+        members = _ordered(members, xi, groups)
         pts = [(r[xi], _f(r[ri])) for r in members if not math.isnan(_f(r[ri]))]
         if pts:
             curves[(ck, sk)] = pts

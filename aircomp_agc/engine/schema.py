@@ -70,7 +70,7 @@ TRIALS_KEYS = ("n", "rel_tol", "metric", "min", "max", "batch")
 FIGURE_KEYS = (
     "x", "y", "hue", "style", "facet", "logx", "logy", "title", "kind", "xlabel", "ylabel", "ci",
     "reference", "width", "height", "labels", "legend_title", "style_title", "legend",
-    "layout", "xlim", "ylim", "annotate", "errorbars",
+    "layout", "xlim", "ylim", "annotate", "errorbars", "points", "mark_min", "marks",
 )
 FIGURE_KINDS = ("line", "scatter")
 #: How Monte-Carlo confidence intervals are drawn: shaded band, error bars, or not at all.
@@ -191,6 +191,24 @@ class FigureSpec:
     ``reference`` may also be a table from ``y`` metrics to the references of their panel
     (``reference = { accuracy = "ideal_accuracy", loss = ["ideal_loss"] }``): each panel
     then draws only its own (``panel_references``; ``reference`` lists them all).
+    ``x`` may also name a metric: each line is then a parametric curve over the one swept
+    parameter that ``hue``, ``style`` and ``facet`` leave (its points joined in the order
+    of that parameter's values), e.g. error on x and uplink reduction on y along the kept
+    fraction; intervals are drawn as bars (a band has no meaning along a curve), the x
+    metric's as horizontal bars, unless ``ci = "none"``.
+
+    Monte-Carlo markers: ``points`` lists one metric per ``y`` panel (``""``: none there),
+    drawn as markers only, in the colour and marker of the line they pair with, with their
+    interval as error bars; the ``y`` lines of those panels lose their markers, and the
+    legend gets one grey line entry (the ``y`` metric's label) and one grey marker entry
+    (the ``points`` metric's label) instead of an entry per colour.
+
+    Marked points: ``mark_min = true`` (or a legend text such as ``"co-design optimum"``)
+    stars, per panel, the point of least mean ``y``; ``marks`` lists points picked by
+    their swept values, each a table ``{ threshold = 0.0, row_weight = 8, label = "..." }``
+    (keys: swept parameters, values on their axes, and a non-empty ``label``), drawn as a
+    black ring. Both get a legend entry naming the point's values and its ``y`` value (in
+    the figure's legend when it sits inside a single panel, else in the panel's own).
     """
 
     x: str
@@ -224,6 +242,9 @@ class FigureSpec:
         if self.panel_references is None:
             return self.reference
         return tuple(self.panel_references.get(y, ()))
+    points: tuple[str, ...] = ()
+    mark_min: bool | str = False
+    marks: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def width_inches(self) -> float:
@@ -246,6 +267,8 @@ class FigureSpec:
                 value = list(value)
             if isinstance(value, Mapping):
                 value = dict(value)
+            if key == "marks":
+                value = [dict(m) for m in value]
             if value is None or value == [] or value == {}:
                 continue
             out[key] = value
@@ -720,6 +743,9 @@ class _Validator:
             if key not in f:
                 continue
             value = self.str_(("figure", key), f[key])
+            if key == "x" and value not in swept and (metrics is None or value in metrics):
+                out[key] = value  # a metric on x: curves over the remaining swept axis
+                continue
             if value not in swept:
                 allowed = (
                     f"one of the swept parameters ({', '.join(swept)})"
@@ -783,6 +809,7 @@ class _Validator:
                                        positive=bool(out.get("logx" if key == "xlim" else "logy")))
         if "labels" in f:
             out["labels"] = self.labels(f["labels"], swept, metrics, values)
+        self.figure_marks(f, out, swept, metrics, owner, values)
         return FigureSpec(**out)
 
     def panel_references(self, table: Mapping, y: Sequence[str], metrics, owner: str
@@ -830,6 +857,75 @@ class _Validator:
                       f"must be the curves' index {short(curve_index)} when 'y' names curve "
                       f"metrics ({', '.join(curves)}); got {short(f['x'])}.")
         return True
+
+    def figure_marks(self, f: dict, out: dict, swept: list[str],
+                     metrics: Mapping[str, str] | None, owner: str,
+                     values: Mapping[str, Sequence[Any]] | None) -> None:
+        """``points``, ``mark_min``, ``marks`` and a metric on ``x`` (see FigureSpec)."""
+        if out["x"] not in swept:
+            free = [p for p in swept if p not in (out.get("hue"), out.get("style"),
+                                                  out.get("facet"))]
+            if len(free) != 1:
+                self.fail(("figure", "x"), f"names the metric {short(out['x'])}, so each line is "
+                          "a curve over the one swept parameter not named by 'hue', 'style' or "
+                          f"'facet'; got {len(free)} such parameters "
+                          f"({', '.join(free) or 'none'}).")
+        if "points" in f:
+            value, n = f["points"], len(out["y"])
+            names = [value] if isinstance(value, str) else value
+            if (kind_of(names) != "list" or len(names) != n
+                    or not all(isinstance(v, str) for v in names)):
+                self.bad(("figure", "points"), f"a list of {n} metric names (one per 'y' "
+                         "panel, \"\" for none)", value)
+            for name, y in zip(names, out["y"], strict=True):
+                if not name:
+                    continue
+                if name == y:
+                    self.fail(("figure", "points"), f"names {short(name)}, the 'y' metric of "
+                              "its own panel; give the metric drawn as markers beside it.")
+                if metrics is not None and name not in metrics:
+                    self.fail(("figure", "points"), f"names {short(name)}, which is not a "
+                              f"metric of {owner} (metrics: {', '.join(metrics)})."
+                              f"{_hint(name, list(metrics))}")
+            out["points"] = tuple(names)
+        if "mark_min" in f:
+            value = f["mark_min"]
+            if kind_of(value) not in ("bool", "str") or (isinstance(value, str)
+                                                         and not value.strip()):
+                self.bad(("figure", "mark_min"), "true, false or a legend text", value)
+            out["mark_min"] = value
+        if "marks" in f:
+            out["marks"] = tuple(self.figure_mark(i, m, swept, values)
+                                 for i, m in enumerate(self.mark_list(f["marks"])))
+
+    def mark_list(self, value) -> list:
+        if kind_of(value) != "list" or not all(isinstance(m, Mapping) for m in value):
+            self.bad(("figure", "marks"), "a list of tables { PARAMETER = value, ..., "
+                     "label = \"text\" }", value)
+        return value
+
+    def figure_mark(self, i: int, mark: Mapping[str, Any], swept: list[str],
+                    values: Mapping[str, Sequence[Any]] | None) -> dict[str, Any]:
+        path = ("figure", "marks", i)
+        if not isinstance(mark.get("label"), str) or not mark["label"].strip():
+            self.fail((*path, "label"), f"must be a non-empty str (the legend text); got "
+                      f"{kind_of(mark.get('label'))} {short(mark.get('label'))}.")
+        params = [k for k in mark if k != "label"]
+        if not params:
+            self.fail(path, "must name at least one swept parameter and its value, e.g. "
+                      f"{{ {swept[0] if swept else 'threshold'} = ..., label = \"...\" }}; "
+                      f"got {short(dict(mark))}.")
+        for key in params:
+            if key not in swept:
+                self.fail((*path, key), "must be a swept parameter "
+                          f"({', '.join(swept) or 'none'}); got {short(key)}.{_hint(key, swept)}")
+            axis = (values or {}).get(key)
+            if axis is not None and not any(_same_value(mark[key], v) for v in axis):
+                known = ", ".join(value_keys(v)[0] for v in axis)
+                known = known if len(known) <= 200 else known[:197] + "..."
+                self.fail((*path, key), f"must be one of the swept values of {key!r} "
+                          f"({known}); got {kind_of(mark[key])} {short(mark[key])}.")
+        return dict(mark)
 
     def choice(self, path, value, choices: Sequence[str]) -> str:
         if kind_of(value) != "str" or value not in choices:
@@ -901,6 +997,12 @@ class _Validator:
                     f"{', '.join(metrics)}).{_hint(name, list(metrics))}",
                 )
         return tuple(names)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Whether two swept values are the same point (``0`` and ``0.0``; a model table and its
+    label)."""
+    return bool(set(value_keys(a)) & set(value_keys(b)))
 
 
 def _hint(value: str, choices: Sequence[str]) -> str:

@@ -12,10 +12,10 @@ import numpy as np
 
 from .._checks import check_int, check_real
 from ..aggregation import CodedAirComp, GradientModel, conditional_error, encode, normalize
-from ..coding import CODES, make_code, make_stragglers
+from ..coding import CODES, Code, make_code, make_stragglers
 from .registry import register_experiment
 
-__all__ = ["coded_aircomp_experiment"]
+__all__ = ["coded_aircomp_experiment", "coded_aircomp_instance"]
 
 
 
@@ -47,14 +47,32 @@ def _check(*, code, n, row_weight, s, stragglers, p, channel, policy, snr_db, po
            code_rng=0)
 
 
+def coded_aircomp_instance(*, code: str = "bgc", n: int = 30, row_weight: int = 4, s: int = 3,
+                           heterogeneity: float = 0.5, dim: int = 100, instance_seed: int = 0,
+                           ) -> tuple[Code, np.ndarray]:
+    """The code and the partition gradients ``G`` ``[n, dim]`` that experiment
+    ``coded-aircomp`` uses at every sweep point with this ``instance_seed`` (the same
+    draws), e.g. to run :func:`~aircomp_agc.aggregation.codesign.codesign` on the very
+    instance a scenario sweeps."""
+    g_code, g_grad = np.random.default_rng(instance_seed).spawn(2)
+    return _instance(code, n, row_weight, s, heterogeneity, dim, g_code, g_grad)
+
+
+def _instance(code, n, row_weight, s, heterogeneity, dim, g_code, g_grad):
+    G = GradientModel.from_ratio(heterogeneity, energy=float(dim), dim=dim).sample(n, rng=g_grad)
+    return make_code(code, **_code_kwargs(code, n, row_weight, s), rng=g_code), G
+
+
 def _build(*, code, n, row_weight, s, stragglers, p, channel, policy, snr_db, power,
-           threshold, decoder, csi_error_var, phase_max, code_rng) -> CodedAirComp:
+           threshold, decoder, csi_error_var, phase_max, code_rng,
+           built: Code | None = None) -> CodedAirComp:
     straggler_model = None
     if stragglers != "none":
         straggler_model = make_stragglers(stragglers, **({"s": s} if stragglers == "fixed"
                                                            else {"p": p}))
     return CodedAirComp(
-        code=make_code(code, **_code_kwargs(code, n, row_weight, s), rng=code_rng),
+        code=built if built is not None else make_code(code, **_code_kwargs(code, n, row_weight,
+                                                                            s), rng=code_rng),
         channel=channel, power_control=policy, power=power, snr_db=snr_db,
         stragglers=straggler_model, threshold=threshold, decoder=decoder,
         csi_error_var=csi_error_var, phase_max=phase_max,
@@ -116,11 +134,11 @@ def coded_aircomp_experiment(
     g_code, g_grad, g_plan = rng.spawn(3)
     if instance_seed is not None:
         g_code, g_grad = np.random.default_rng(instance_seed).spawn(2)
-    G = GradientModel.from_ratio(heterogeneity, energy=float(dim), dim=dim).sample(n, rng=g_grad)
+    built, G = _instance(code, n, row_weight, s, heterogeneity, dim, g_code, g_grad)
     agg = _build(code=code, n=n, row_weight=row_weight, s=s, stragglers=stragglers, p=p,
                  channel=channel, policy=policy, snr_db=snr_db, power=power,
                  threshold=threshold, decoder=decoder, csi_error_var=csi_error_var,
-                 phase_max=phase_max, code_rng=g_code)
+                 phase_max=phase_max, code_rng=g_code, built=built)
     _, msg_rms = normalize(encode(agg.code, G))
     S = G @ G.T
     plan = agg.plan(msg_rms, batch=n_trials, second_moments=S, dim=dim, rng=g_plan)
