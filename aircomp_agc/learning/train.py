@@ -200,18 +200,20 @@ def train(problem: Problem, aggregator: Any = "ideal", *, rounds: int = 100,
         g_round = g_loop.spawn(1)[0]
         U = _updates(problem, w, method, lr, local_steps, batch_size, g_round)
         est, res = _aggregate(aggregator, U, g_round)
-        exact = U.sum(axis=1)
-        agg_err[:, t] = np.sum((est - exact) ** 2, axis=-1)
-        g_energy[:, t] = np.sum(exact**2, axis=-1)
-        p_energy[:, t] = np.sum(U**2, axis=(-2, -1))
+        # A diverging run overflows here first; it is reported once, below, by its loss.
+        with np.errstate(over="ignore", invalid="ignore"):
+            exact = U.sum(axis=1)
+            agg_err[:, t] = np.sum((est - exact) ** 2, axis=-1)
+            g_energy[:, t] = np.sum(exact**2, axis=-1)
+            p_energy[:, t] = np.sum(U**2, axis=(-2, -1))
         if res is not None:
             _record(res, t, rounds, R, parts, transmitting, energy, uses, dec_err)
-        w = w - lr * est
-        if dist is not None:
-            dist[:, t + 1] = np.sum((w - w_star) ** 2, axis=-1)
         with np.errstate(over="ignore", invalid="ignore"):
+            w = w - lr * est
+            if dist is not None:
+                dist[:, t + 1] = np.sum((w - w_star) ** 2, axis=-1)
             loss[:, t + 1] = problem.loss(w)
-        acc[:, t + 1] = problem.test_accuracy(w)
+            acc[:, t + 1] = problem.test_accuracy(w)
         done = t + 1
         if not np.all(np.isfinite(loss[:, t + 1])):
             stopped = (f"the training loss became {loss[:, t + 1][~np.isfinite(loss[:, t + 1])][0]}"
