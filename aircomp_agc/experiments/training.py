@@ -17,6 +17,7 @@ from ..learning import (
     inexact_gd_bound,
     inexact_gd_floor,
     make_problem,
+    mean_aggregate_gd,
     source_text_bound,
     train,
 )
@@ -32,6 +33,8 @@ CURVES = ("test_accuracy_curve", "loss_curve", "suboptimality_curve",
           "aggregation_error_curve", "bound_curve", "source_bound_curve")
 #: Per-round outputs of the error-free reference run (``ideal_reference=True``).
 IDEAL_CURVES = ("ideal_test_accuracy_curve", "ideal_loss_curve", "ideal_suboptimality_curve")
+#: Per-round output of gradient descent on the mean aggregate (``mean_draws > 0``).
+MEAN_CURVES = ("mean_suboptimality_curve",)
 
 
 def _aggregator(*, aggregator, code, n, row_weight, s, p, channel, policy, snr_db, threshold,
@@ -53,7 +56,7 @@ def _aggregator(*, aggregator, code, n, row_weight, s, p, channel, policy, snr_d
 
 def _check(*, problem, dataset, n_partitions, partition, alpha, reg, aggregator, code,
            row_weight, s, p, channel, policy, snr_db, threshold, rounds, lr_scale,
-           method, target, gradient_model, instance_seed, ideal_reference) -> None:
+           method, target, gradient_model, instance_seed, ideal_reference, mean_draws) -> None:
     owner = "experiment 'training'"
     check_choice("problem", problem, tuple(PROBLEMS), owner=owner)
     check_choice("aggregator", aggregator, AGGREGATORS, owner=owner)
@@ -62,6 +65,12 @@ def _check(*, problem, dataset, n_partitions, partition, alpha, reg, aggregator,
     if not isinstance(ideal_reference, bool):
         raise ValueError(f"The 'ideal_reference' parameter of {owner} must be true or false; "
                          f"got {type(ideal_reference).__name__} {ideal_reference!r}.")
+    check_int("mean_draws", mean_draws, low=0, owner=owner)
+    if mean_draws and (aggregator == "ideal" or method != "gd"):
+        raise ValueError(f"The 'mean_draws' parameter of {owner} (gradient descent on the mean "
+                         "aggregate) needs aggregator='coded-aircomp' and method='gd'; got "
+                         f"mean_draws={mean_draws!r} with aggregator={aggregator!r}, "
+                         f"method={method!r}.")
     check_int("n_partitions", n_partitions, low=1, owner=owner)
     check_int("rounds", rounds, low=1, owner=owner)
     check_real("lr_scale", lr_scale, low=0.0, low_open=True, owner=owner)
@@ -80,7 +89,7 @@ def _check(*, problem, dataset, n_partitions, partition, alpha, reg, aggregator,
     outputs={**{name: "trial" for name in ("suboptimality", "loss", "test_accuracy",
                                            "rounds_to_target", "aggregation_error", "floor",
                                            "bound", "source_bound", "epsilon")},
-             **{name: "curve" for name in CURVES + IDEAL_CURVES}},
+             **{name: "curve" for name in CURVES + IDEAL_CURVES + MEAN_CURVES}},
     curve_index="round",
 )
 def training_experiment(
@@ -109,6 +118,7 @@ def training_experiment(
     gradient_model: str = "",
     instance_seed: int = -1,
     ideal_reference: bool = False,
+    mean_draws: int = 0,
 ) -> dict:
     """Train ``problem`` for ``rounds`` rounds; metrics of the final model per run, and curves
     over the rounds.
@@ -150,9 +160,14 @@ def training_experiment(
         ``ideal_test_accuracy_curve``, ``ideal_loss_curve`` and
         ``ideal_suboptimality_curve``: the same problem trained with the error-free
         aggregator (``n_trials`` runs, initial models drawn from ``instance_seed`` when it
-        is set, so that every point of a sweep gets the same reference).
+        is set, so that every point of a sweep gets the same reference). With
+        ``mean_draws > 0`` also ``mean_suboptimality_curve``: ``F - F*`` of gradient descent
+        on the mean aggregate (the mean over ``mean_draws`` realizations, the same ones
+        every round) from each run's starting point
+        (:func:`~aircomp_agc.learning.mean_aggregate_gd`): where the aggregator's bias alone
+        takes training (NaN for non-convex problems).
     """
-    g_prob, g_code, g_train, g_ideal = rng.spawn(4)
+    g_prob, g_code, g_train, g_ideal, g_mean = rng.spawn(5)  # the first four as before
     if instance_seed >= 0:
         g_prob, g_code, g_ideal = np.random.default_rng(instance_seed).spawn(3)
     prob = make_problem(problem, dataset=dataset or None, n_partitions=n_partitions,
@@ -198,6 +213,11 @@ def training_experiment(
         curves["ideal_test_accuracy_curve"] = _pad(ideal.test_accuracy, width)
         curves["ideal_loss_curve"] = _pad(ideal.loss, width)
         curves["ideal_suboptimality_curve"] = _pad(ideal.suboptimality, width)
+    if mean_draws:
+        curves["mean_suboptimality_curve"] = np.full((n_trials, width), np.nan)
+        if prob.convex and prob.f_star is not None:
+            curves["mean_suboptimality_curve"] = mean_aggregate_gd(
+                prob, agg, hist.initial, rounds=rounds, lr=lr, draws=mean_draws, rng=g_mean)
     return {
         **curves,
         "round": np.arange(width),

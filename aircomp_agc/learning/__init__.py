@@ -13,6 +13,7 @@ nothing below it imports it. Keras models import TensorFlow only when built.
 
 from .bounds import applicable, inexact_gd_bound, inexact_gd_floor, source_text_bound
 from .data import DATASETS, Dataset, load_dataset
+from .mean_dynamics import mean_aggregate_gd
 from .partition import SCHEMES, partition
 from .problems import PROBLEMS, LinearProblem, Problem, make_problem
 from .train import METHODS, History, train
@@ -31,6 +32,7 @@ __all__ = [
     "inexact_gd_floor",
     "load_dataset",
     "make_problem",
+    "mean_aggregate_gd",
     "partition",
     "source_text_bound",
     "train",

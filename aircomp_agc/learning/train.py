@@ -68,6 +68,7 @@ class History:
     distance : ||w_t - w*||^2 (problems with a known minimizer ``w_star``; else None)
     decoding_error : ||c - 1||^2 / k of each round, ``c`` the coding coefficients of the
         aggregator's plan (aggregators without one: None)
+    initial : the starting points w_0 ``[reps, dim]``
     """
 
     loss: np.ndarray
@@ -86,6 +87,7 @@ class History:
     partition_energy: np.ndarray | None = None
     distance: np.ndarray | None = None
     decoding_error: np.ndarray | None = None
+    initial: np.ndarray | None = None
 
     def rounds_to(self, target_suboptimality: float) -> np.ndarray:
         """First round with ``F - F* <= target`` per repetition (``-1``: never)."""
@@ -179,6 +181,7 @@ def train(problem: Problem, aggregator: Any = "ideal", *, rounds: int = 100,
     g_init, g_loop = gen.spawn(2)
     w = problem.initial(R, rng=g_init) if w0 is None else np.broadcast_to(
         np.asarray(w0, dtype=np.float64), (R, problem.dim)).copy()
+    initial = w.copy()
     f_star = problem.f_star if problem.convex and problem.f_star is not None else np.nan
     loss = np.full((R, rounds + 1), np.nan)
     acc = np.full((R, rounds + 1), np.nan)
@@ -226,7 +229,8 @@ def train(problem: Problem, aggregator: Any = "ideal", *, rounds: int = 100,
                    transmitting[:, :done], energy[:, :done], uses[:, :done], done, stopped, lr,
                    gradient_energy=g_energy[:, :done], partition_energy=p_energy[:, :done],
                    distance=None if dist is None else dist[:, :done + 1],
-                   decoding_error=dec_err[:, :done] if np.any(np.isfinite(dec_err)) else None)
+                   decoding_error=dec_err[:, :done] if np.any(np.isfinite(dec_err)) else None,
+                   initial=initial)
     return _squeeze(hist) if reps is None else hist
 
 
@@ -256,4 +260,4 @@ def _squeeze(h: History) -> History:
                    sq(h.transmitting), sq(h.energy), sq(h.channel_uses), h.rounds_run,
                    h.stopped, h.lr, h.info, gradient_energy=sq(h.gradient_energy),
                    partition_energy=sq(h.partition_energy), distance=sq(h.distance),
-                   decoding_error=sq(h.decoding_error))
+                   decoding_error=sq(h.decoding_error), initial=sq(h.initial))
