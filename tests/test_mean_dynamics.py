@@ -102,11 +102,12 @@ def test_training_experiment_mean_curve_starts_where_the_runs_start():
     assert mean.shape == runs.shape == (2, 7)
     np.testing.assert_allclose(mean[:, 0], runs[:, 0])   # the runs' own starting points
     assert np.all(np.isfinite(mean)) and np.all(mean[:, -1] < mean[:, 0])
+    np.testing.assert_array_equal(out["mean_suboptimality"], mean[:, -1])
     # Without mean_draws nothing is computed; the other outputs are unchanged by it.
     plain = fn(rng=np.random.default_rng(0), n_trials=2, problem="logistic",
                dataset="breast-cancer", n_partitions=10, partition="dirichlet", alpha=0.3,
                code="bgc", row_weight=3, p=0.2, snr_db=10.0, rounds=6)
-    assert "mean_suboptimality_curve" not in plain
+    assert "mean_suboptimality_curve" not in plain and "mean_suboptimality" not in plain
     np.testing.assert_array_equal(plain["suboptimality_curve"], runs)
     with pytest.raises(ValueError, match="'mean_draws'.*coded-aircomp"):
         fn.check(problem="logistic", dataset="", n_partitions=10, partition="iid", alpha=0.5,

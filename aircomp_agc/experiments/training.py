@@ -88,7 +88,8 @@ def _check(*, problem, dataset, n_partitions, partition, alpha, reg, aggregator,
     check=_check,
     outputs={**{name: "trial" for name in ("suboptimality", "loss", "test_accuracy",
                                            "rounds_to_target", "aggregation_error", "floor",
-                                           "bound", "source_bound", "epsilon")},
+                                           "bound", "source_bound", "epsilon",
+                                           "mean_suboptimality")},
              **{name: "curve" for name in CURVES + IDEAL_CURVES + MEAN_CURVES}},
     curve_index="round",
 )
@@ -165,7 +166,8 @@ def training_experiment(
         on the mean aggregate (the mean over ``mean_draws`` realizations, the same ones
         every round) from each run's starting point
         (:func:`~aircomp_agc.learning.mean_aggregate_gd`): where the aggregator's bias alone
-        takes training (NaN for non-convex problems).
+        takes training (NaN for non-convex problems), and its last value as
+        ``mean_suboptimality``.
     """
     g_prob, g_code, g_train, g_ideal, g_mean = rng.spawn(5)  # the first four as before
     if instance_seed >= 0:
@@ -218,8 +220,11 @@ def training_experiment(
         if prob.convex and prob.f_star is not None:
             curves["mean_suboptimality_curve"] = mean_aggregate_gd(
                 prob, agg, hist.initial, rounds=rounds, lr=lr, draws=mean_draws, rng=g_mean)
+    finals = ({"mean_suboptimality": curves["mean_suboptimality_curve"][:, -1]}
+              if mean_draws else {})
     return {
         **curves,
+        **finals,
         "round": np.arange(width),
         "suboptimality": hist.suboptimality[:, -1],
         "loss": hist.loss[:, -1],
