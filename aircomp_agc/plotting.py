@@ -37,7 +37,7 @@ from typing import Any
 
 from .engine.results import read_table
 from .engine.scenario import apply_overrides
-from .engine.schema import FigureSpec, check_figure, value_keys
+from .engine.schema import FigureSpec, check_figure, same_value, value_keys
 
 __all__ = [
     "DPI",
@@ -709,7 +709,7 @@ def _marks(ax, header, spec: FigureSpec, y: str, xi: int, groups: _Groups, texts
         params = {p: v for p, v in mark.items() if p != "label"}
         for p in params:
             _column(header, p, f"marks[{k}] parameter")
-        hits = [r for r in drawn if all(_same_point(r[header.index(p)], v)
+        hits = [r for r in drawn if all(same_value(r[header.index(p)], v)
                                         for p, v in params.items())]
         if not hits and strict:
             raise ValueError(
@@ -732,11 +732,6 @@ def _marks(ax, header, spec: FigureSpec, y: str, xi: int, groups: _Groups, texts
         legend.set_gid("marks")
         legend.set_zorder(5)
         ax.add_artist(legend)
-
-
-def _same_point(a: Any, b: Any) -> bool:
-    """A table value and a mark's value name the same swept point (``0`` and ``0.0``)."""
-    return bool(set(value_keys(a)) & set(value_keys(b)))
 
 
 def _filled(groups: _Groups, sk: str) -> bool:

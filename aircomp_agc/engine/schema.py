@@ -53,6 +53,7 @@ __all__ = [
     "TrialsSpec",
     "check_figure",
     "merge_quick",
+    "same_value",
     "validate_tree",
     "value_keys",
     "without_labels",
@@ -920,7 +921,7 @@ class _Validator:
                 self.fail((*path, key), "must be a swept parameter "
                           f"({', '.join(swept) or 'none'}); got {short(key)}.{_hint(key, swept)}")
             axis = (values or {}).get(key)
-            if axis is not None and not any(_same_value(mark[key], v) for v in axis):
+            if axis is not None and not any(same_value(mark[key], v) for v in axis):
                 known = ", ".join(value_keys(v)[0] for v in axis)
                 known = known if len(known) <= 200 else known[:197] + "..."
                 self.fail((*path, key), f"must be one of the swept values of {key!r} "
@@ -999,7 +1000,7 @@ class _Validator:
         return tuple(names)
 
 
-def _same_value(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
     """Whether two swept values are the same point (``0`` and ``0.0``; a model table and its
     label)."""
     return bool(set(value_keys(a)) & set(value_keys(b)))
