@@ -55,10 +55,11 @@ infinite bound in a direction of zero curvature and descent) is reported with
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from .._blas import single_thread_blas as _single_thread_blas
 
 __all__ = ["BoxQPResult", "solve_box_qp"]
 
@@ -74,8 +75,6 @@ _COMPACT = 0.7
 _REFRESH = 8
 # Memory cap (float64 entries of M) for one chunk of rows.
 _CHUNK_ENTRIES = 1 << 20
-
-_BLAS_CONTROLLER = None
 
 
 @dataclass(frozen=True)
@@ -93,17 +92,6 @@ class BoxQPResult:
     objective: np.ndarray
     converged: np.ndarray
     iterations: int
-
-
-def _single_thread_blas():
-    global _BLAS_CONTROLLER
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - optional speed-up only
-        return contextlib.nullcontext()
-    if _BLAS_CONTROLLER is None:
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def _as_real(name: str, value) -> np.ndarray:

@@ -30,6 +30,7 @@ from channels.beamforming import (
 )
 from channels.impairments import draw_phase_offsets, true_channel_from_estimate
 
+from .._blas import single_thread_blas
 from .._checks import check_int, check_real, mean_ci, resolve_rng
 from ..coding import Code, StragglerModel
 from .error import conditional_error
@@ -323,14 +324,18 @@ class CodedAirComp:
                              f"plan has {batch}.")
         dim = g.shape[-1]
         beta, c = plan.coefficients, plan.coding_coefficients
-        if via == "messages":
-            x, _ = normalize(encode(self.code, g))
-            received = _per_coordinate(plan.received, dim, sub)
-            signal = _combine_rows(received, x)
-        else:
-            signal = _combine_rows(_per_coordinate(beta, dim, sub), g)
+        # Products of [batch, n] weights with [n, D] rows: one BLAS thread (threaded OpenBLAS
+        # gains little here and its spinning threads slow the rest of the round, see _blas).
+        with single_thread_blas():
+            if via == "messages":
+                x, _ = normalize(encode(self.code, g))
+                received = _per_coordinate(plan.received, dim, sub)
+                signal = _combine_rows(received, x)
+            else:
+                signal = _combine_rows(_per_coordinate(beta, dim, sub), g)
+            coding_sum = _combine_rows(_per_coordinate(c, dim, sub), g)
         exact = np.broadcast_to(g.sum(axis=-2, dtype=np.float64), (batch, dim))
-        coding = _combine_rows(_per_coordinate(c, dim, sub), g) - exact
+        coding = coding_sum - exact
         std = _per_coordinate(plan.noise_std, dim, sub)
         noise = gen.standard_normal((batch, dim)) * (std if sub else std[:, None])
         estimate = signal + noise
@@ -373,7 +378,8 @@ class CodedAirComp:
     def _oracle(self, g: np.ndarray):
         if not self.policy.needs_second_moments or self.gradient_model is not None:
             return None
-        return g.astype(np.float64) @ np.swapaxes(g, -1, -2).astype(np.float64)
+        with single_thread_blas():
+            return g.astype(np.float64) @ np.swapaxes(g, -1, -2).astype(np.float64)
 
     # ----------------------------------------------------------------- expectations
     def expected_mse(self, gradients, *, n_draws: int = 2000, batch_size: int = 1000,

@@ -10,7 +10,6 @@ them is measured in ``benchmarks/bench_decoding.py``.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import lsmr
 
+from .._blas import single_thread_blas as _single_thread_blas
 from .._checks import check_int, check_real
 from .base import Code
 
@@ -58,24 +58,6 @@ _CAPACITANCE_RTOL = 1e-9
 # _REFINE_FLOOR * max|a| or stops halving.
 _REFINE_MAX_STEPS = 8
 _REFINE_FLOOR = 1e-10
-
-_BLAS_CONTROLLER = None
-
-
-def _single_thread_blas():
-    """Context limiting BLAS to one thread (threadpoolctl, a scikit-learn dependency).
-
-    OpenBLAS's threaded SVD is pathologically slow on the small stacked matrices used here
-    (measured on 2 cores: 300 SVDs of 50 x 40 take 1.2 s threaded, 0.13 s on one thread).
-    """
-    global _BLAS_CONTROLLER
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - optional speed-up only
-        return contextlib.nullcontext()
-    if _BLAS_CONTROLLER is None:
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def svd_lstsq(

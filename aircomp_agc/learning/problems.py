@@ -25,13 +25,13 @@ gradient norm, ``||grad F||^2 / (2 mu)`` (strong convexity).
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit, log_expit, logsumexp, softmax
 
+from .._blas import single_thread_blas as _single_thread_blas
 from .._checks import check_real, resolve_rng, suggest
 from .data import Dataset, load_dataset
 from .partition import partition
@@ -400,16 +400,4 @@ def make_problem(name: str, *, dataset: str | Dataset | None = None, n_partition
 
 partition_fn = partition
 
-_BLAS_CONTROLLER = None
 
-
-def _single_thread_blas():
-    """Context limiting BLAS to one thread (threadpoolctl), as :mod:`..coding.lstsq` does."""
-    global _BLAS_CONTROLLER
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - optional speed-up only
-        return contextlib.nullcontext()
-    if _BLAS_CONTROLLER is None:
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
