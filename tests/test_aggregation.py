@@ -206,3 +206,16 @@ def test_bad_gradients_are_one_line_errors(code):
     bad[3, 2] = np.nan
     with pytest.raises(ValueError, match="must be finite; got nan at index \\[3, 2\\]"):
         agg.round(bad, rng=0)
+
+
+@pytest.mark.parametrize("dim", [1, 511, 512, 1300])
+def test_coded_rms_equals_the_rms_of_the_encoded_messages(dim):
+    from aircomp_agc.aggregation import coded_rms, encode, message_rms
+
+    code = make_code("bgc", n=20, row_weight=3, rng=0)
+    G = np.random.default_rng(dim).standard_normal((20, dim))
+    np.testing.assert_allclose(coded_rms(code, G), message_rms(encode(code, G)), rtol=1e-12)
+    batched = np.stack([G, 2 * G])
+    np.testing.assert_allclose(coded_rms(code, batched), message_rms(encode(code, batched)))
+    np.testing.assert_allclose(coded_rms(code, G.astype(np.float32)),
+                               message_rms(encode(code, G)), rtol=1e-5)

@@ -22,6 +22,7 @@ from .joint import correlation_aware_allocation, joint_allocation
 from .messages import (
     GradientModel,
     OnlineGradientModel,
+    coded_rms,
     encode,
     message_rms,
     normalize,
@@ -54,6 +55,7 @@ __all__ = [
     "correlation_aware_allocation",
     "joint_allocation",
     "encode",
+    "coded_rms",
     "message_rms",
     "normalize",
     "partition_gram",

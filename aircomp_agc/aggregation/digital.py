@@ -51,6 +51,7 @@ from channels import ChannelModel
 
 from .._checks import check_int, check_real, mean_ci, resolve_rng
 from ..coding import Code, StragglerModel
+from ..coding.decoders import prepare_decoding
 from .error import quadratic_form
 from .messages import check_gradients, encode
 from .plan import PlanContext, coefficient_vectors, link_config
@@ -224,6 +225,8 @@ class DigitalAggregation:
             raise TypeError(f"The 'decoder' parameter of {owner} must be a method name or a "
                             f"callable; got {type(decoder).__name__}.")
         self.decoder = decoder
+        if decoder == "lstsq":  # decoded every round: its Gram system pays off from round one
+            prepare_decoding(code)
         self.n_rx_ant = check_int("n_rx_ant", n_rx_ant, low=1, owner=owner)
 
     def __repr__(self) -> str:

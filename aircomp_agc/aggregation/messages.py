@@ -33,6 +33,7 @@ from ..coding import Code
 __all__ = [
     "GradientModel",
     "check_gradients",
+    "coded_rms",
     "encode",
     "message_rms",
     "normalize",
@@ -100,6 +101,30 @@ def message_rms(messages: np.ndarray) -> np.ndarray:
     """RMS ``s_i = ||f_i|| / sqrt(D)`` of each message: ``[..., n]`` from ``[..., n, D]``."""
     f = np.asarray(messages)
     return np.sqrt(np.mean(np.square(f, dtype=np.float64), axis=-1))
+
+
+#: Coordinates per chunk of :func:`coded_rms` (a ``[n, chunk]`` block stays in cache).
+_RMS_CHUNK = 512
+
+
+def coded_rms(code: Code, gradients) -> np.ndarray:
+    """``message_rms(encode(code, G))`` without materializing the ``[n, D]`` messages.
+
+    The encoding product runs over chunks of coordinates and only the squared norms are
+    kept: one pass, no ``n x D`` temporary (the round computes the RMS of every message
+    before anything else, and a fresh ``n x D`` array per round costs page faults as well
+    as memory traffic). Batched gradients ``[batch, k, D]`` take the plain path.
+    """
+    g = check_gradients(code, gradients, "coded_rms")
+    if g.ndim == 3:
+        return message_rms(encode(code, g))
+    B = code.B.astype(g.dtype)
+    dim = g.shape[1]
+    acc = np.zeros(code.n_workers)
+    for start in range(0, dim, _RMS_CHUNK):
+        f = np.asarray(B @ g[:, start:start + _RMS_CHUNK], dtype=np.float64)
+        acc += np.einsum("ij,ij->i", f, f)
+    return np.sqrt(acc / dim)
 
 
 def normalize(messages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -33,13 +33,14 @@ from channels.impairments import draw_phase_offsets, true_channel_from_estimate
 from .._blas import single_thread_blas
 from .._checks import check_int, check_real, mean_ci, resolve_rng
 from ..coding import Code, StragglerModel
+from ..coding.decoders import prepare_decoding
 from .error import conditional_error
 from .messages import (
     GradientModel,
     OnlineGradientModel,
     check_gradients,
+    coded_rms,
     encode,
-    message_rms,
     normalize,
 )
 from .plan import PlanContext, RoundPlan, coefficient_vectors, link_config
@@ -137,6 +138,8 @@ class CodedAirComp:
             raise TypeError(f"The 'decoder' parameter of {owner} must be a method name or a "
                             f"callable; got {type(decoder).__name__}.")
         self.decoder = decoder
+        if decoder == "lstsq":  # decoded every round: its Gram system pays off from round one
+            prepare_decoding(code)
         self.csi_error_var = check_real("csi_error_var", csi_error_var, low=0.0, owner=owner)
         self.phase_max = check_real("phase_max", phase_max, low=0.0, high=np.pi, owner=owner)
         self.n_rx_ant = check_int("n_rx_ant", n_rx_ant, low=1, owner=owner)
@@ -364,7 +367,7 @@ class CodedAirComp:
         if g.ndim == 3:
             batch = g.shape[0]
         plan_rng, noise_rng = resolve_rng(rng).spawn(2)
-        s = message_rms(encode(self.code, g))
+        s = coded_rms(self.code, g)
         second = self._oracle(g)
         plan = self.plan(s, batch=batch, second_moments=second, dim=g.shape[-1],
                          available=available, h=h, rng=plan_rng)
@@ -411,7 +414,7 @@ class CodedAirComp:
             if g.ndim != 2:
                 raise ValueError(f"The 'gradients' parameter of {owner} must have shape "
                                  f"[k, D] or be a GradientModel; got {g.shape}.")
-            s = message_rms(encode(self.code, g))
+            s = coded_rms(self.code, g)
             second = g @ g.T
             dim = g.shape[1]
             exact_energy = float(np.sum(g.sum(0) ** 2))

@@ -79,6 +79,7 @@ __all__ = [
     "decoding_error",
     "decoding_errors",
     "decoding_vectors",
+    "prepare_decoding",
     "realized_error",
     "realized_errors",
     "responder_mask",
@@ -224,6 +225,21 @@ def _normal_system(code: Code) -> NormalSystem:
     if system is None:
         system = _NORMAL_SYSTEMS[code] = normal_system(code.B)
     return system
+
+
+def prepare_decoding(code: Code) -> bool:
+    """Build ``code``'s Gram system now, once, if ``solver="auto"`` can use it.
+
+    An aggregator decodes the same code every round, often in batches too small to pay for
+    the ``n_workers^3`` build on their own (``batch < max(NORMAL_MIN_BATCH, n // 10)``), so
+    they would run batched CGLS round after round. Built up front, every least-squares
+    decode of the code takes the normal equations from the first call (one solver for all
+    rounds, whatever was decoded before). Returns whether it will.
+    """
+    k, n = code.n_partitions, code.n_workers
+    if k * n <= BATCH_DENSE_MAX_ENTRIES or code.is_exact or n > min(k, NORMAL_MAX_WORKERS):
+        return False
+    return _normal_system(code).null_dim <= NORMAL_MAX_NULL_DIM
 
 
 def _auto_solver(code: Code, batch: int, method: str) -> str:
