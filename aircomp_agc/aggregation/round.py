@@ -315,7 +315,11 @@ class CodedAirComp:
             ``"messages"``: encode, normalize and sum ``sum_i r_i x_i`` explicitly.
         rng : randomness of the receiver noise.
         """
-        g = check_gradients(self.code, gradients, "CodedAirComp.apply")
+        return self._apply(plan, check_gradients(self.code, gradients, "CodedAirComp.apply"),
+                           via=via, rng=rng)
+
+    def _apply(self, plan: RoundPlan, g: np.ndarray, *, via: str, rng) -> RoundResult:
+        """:meth:`apply` on gradients already checked (``round`` checks them once)."""
         if via not in ("coefficients", "messages"):
             raise ValueError("The 'via' parameter of CodedAirComp.apply must be "
                              f"'coefficients' or 'messages'; got {via!r}.")
@@ -367,11 +371,11 @@ class CodedAirComp:
         if g.ndim == 3:
             batch = g.shape[0]
         plan_rng, noise_rng = resolve_rng(rng).spawn(2)
-        s = coded_rms(self.code, g)
+        s = coded_rms(self.code, g, checked=True)
         second = self._oracle(g)
         plan = self.plan(s, batch=batch, second_moments=second, dim=g.shape[-1],
                          available=available, h=h, rng=plan_rng)
-        return self.apply(plan, g, rng=noise_rng)
+        return self._apply(plan, g, via="coefficients", rng=noise_rng)
 
     def observe(self, estimate: np.ndarray) -> None:
         """Tell the receiver-side state the aggregate of the round just finished."""
