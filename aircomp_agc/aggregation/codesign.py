@@ -58,6 +58,7 @@ from ..coding import (
     decoding_vectors,
     make_code,
     make_stragglers,
+    storage_params,
 )
 from .error import conditional_error, quadratic_form
 from .messages import GradientModel, check_gradients
@@ -419,14 +420,9 @@ def _build_codes(codes, row_weights, n: int, storage_budget, entropy: int):
             storage_param = code_tags(spec)["storage_param"]  # unknown names raise
             candidates = []
             for w in row_weights if storage_param else row_weights[:1]:
-                kwargs: dict[str, Any] = {"n": n}
-                if storage_param == "row_weight":
-                    kwargs["row_weight"] = w
-                elif storage_param == "s":
-                    kwargs["s"] = w - 1
                 try:
                     code = make_code(spec, rng=np.random.default_rng(
-                        _code_seed(entropy, spec, w)), **kwargs)
+                        _code_seed(entropy, spec, w)), n=n, **storage_params(spec, w))
                 except ValueError as exc:
                     candidates.append((None, w, str(exc)))
                     continue

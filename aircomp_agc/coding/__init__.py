@@ -41,7 +41,7 @@ from .frontier import (
     storage_lower_bound,
 )
 from .montecarlo import Estimate, estimate_error, estimate_realized_error, mean_ci
-from .registry import CODES, code_tags, list_codes, make_code, register_code
+from .registry import CODES, code_tags, list_codes, make_code, register_code, storage_params
 from .stragglers import (
     STRAGGLERS,
     BernoulliStragglers,
@@ -69,6 +69,7 @@ __all__ = [
     "realized_error",
     "realized_errors",
     "register_code",
+    "storage_params",
     # straggler models, Monte Carlo, storage frontier
     "STRAGGLERS",
     "AdversarialSearchResult",

@@ -45,6 +45,7 @@ __all__ = [
     "make_code",
     "register_code",
     "replica_group_closed_form",
+    "storage_params",
 ]
 
 FAMILIES = ("exact", "approximate", "baseline")
@@ -149,6 +150,18 @@ def code_tags(name: str) -> Mapping[str, Any]:
 def code_family(name: str) -> str:
     """``"exact"``, ``"approximate"`` or ``"baseline"``: the ``family`` tag of ``name``."""
     return code_tags(name)["family"]
+
+
+def storage_params(name: str, storage: int) -> dict[str, int]:
+    """The parameters that give code ``name`` storage ``storage``, from its ``storage_param``
+    tag: ``{"row_weight": storage}``, ``{"s": storage - 1}`` (exact codes store ``s + 1``),
+    or ``{}`` for a code whose storage is fixed."""
+    param = code_tags(name)["storage_param"]
+    if param == "row_weight":
+        return {"row_weight": storage}
+    if param == "s":
+        return {"s": storage - 1}
+    return {}
 
 
 def code_parameters(name: str) -> dict[str, inspect.Parameter]:

@@ -26,7 +26,7 @@ from .._checks import check_choice, check_int, check_real
 from ..aggregation import CodedAirComp, GradientModel, conditional_error
 from ..aggregation.codesign import codesign
 from ..aggregation.error import quadratic_form
-from ..coding import code_tags, make_code, make_stragglers
+from ..coding import code_tags, make_code, make_stragglers, storage_params
 from .registry import register_experiment
 
 __all__ = ["codesign_experiment"]
@@ -62,13 +62,8 @@ def _build_codes(codes, row_weights, n: int, rng) -> tuple[list, list[str]]:
     for name in codes:
         storage_param = code_tags(name)["storage_param"]
         for w in (row_weights if storage_param else row_weights[:1]):
-            kwargs: dict[str, Any] = {"n": n}
-            if storage_param == "row_weight":
-                kwargs["row_weight"] = w
-            elif storage_param == "s":
-                kwargs["s"] = w - 1
             try:
-                built.append(make_code(name, **kwargs, rng=rng))
+                built.append(make_code(name, n=n, **storage_params(name, w), rng=rng))
             except ValueError as exc:
                 refused.append(f"{name} row_weight={w}: {exc}")
     return built, refused
