@@ -17,6 +17,7 @@ function each.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -128,6 +129,26 @@ def _executor(args: argparse.Namespace) -> Any:
     return args.executor
 
 
+@contextlib.contextmanager
+def _executing(args: argparse.Namespace):
+    """The executor of :func:`_executor`, closed afterwards when it was built here."""
+    executor = _executor(args)
+    try:
+        yield executor
+    finally:
+        if not isinstance(executor, str):
+            executor.close()
+
+
+def _interrupted(exc: Exception, args: argparse.Namespace) -> int:
+    """Report a run stopped by Ctrl-C (its finished points are kept) and how to resume it."""
+    from .engine.progress import resume_command
+
+    print(f"{PROG}: {exc}", file=sys.stderr)
+    print(f"{PROG}: resume with: {resume_command(args.argv, PROG)}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def _force(args: argparse.Namespace) -> bool:
     """``--force``, or a quick look without ``--resume``: ``results/quick`` is scratch space,
     so a fast look reruns without asking (a full run's results are never replaced unasked)."""
@@ -135,7 +156,7 @@ def _force(args: argparse.Namespace) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .engine.progress import RunInterrupted, resume_command
+    from .engine.progress import RunInterrupted
     from .engine.run import run_scenario
     from .engine.scenario import load_scenario
     from .reproduce import load_quick, results_folder
@@ -147,25 +168,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise UserError(f"argument --workers: must be an int >= 1; got {args.workers}")
     _check_results_dir(args.results_dir)
-    executor = _executor(args)
     try:
-        result = run_scenario(
-            scenario,
-            results_dir=results_folder(args.results_dir, args.quick),
-            executor=executor,
-            workers=args.workers,
-            resume=args.resume,
-            force=_force(args),
-            progress=not args.quiet,
-            command=[PROG, *args.argv],
-        )
+        with _executing(args) as executor:
+            result = run_scenario(
+                scenario,
+                results_dir=results_folder(args.results_dir, args.quick),
+                executor=executor,
+                workers=args.workers,
+                resume=args.resume,
+                force=_force(args),
+                progress=not args.quiet,
+                command=[PROG, *args.argv],
+            )
     except RunInterrupted as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        print(f"{PROG}: resume with: {resume_command(args.argv, PROG)}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    finally:
-        if not isinstance(executor, str):
-            executor.close()
+        return _interrupted(exc, args)
     if not args.quiet:
         print(format_table(result.header, result.rows))
         print(
@@ -295,7 +311,7 @@ def _add_reproduce(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from .engine.progress import RunInterrupted, resume_command
+    from .engine.progress import RunInterrupted
     from .reproduce import figure_set, reproduce, results_folder
 
     scenarios = figure_set(args.scenarios, only=args.only, quick=args.quick)
@@ -304,10 +320,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     _check_results_dir(args.results_dir)
     results_dir = results_folder(args.results_dir, args.quick)
     figures_dir = results_folder(args.figures_dir, args.quick)
-    executor = _executor(args)
     mode = "quick" if args.quick else "full"
-    print(f"reproducing {len(scenarios)} figure{'' if len(scenarios) == 1 else 's'} ({mode}): "
-          f"{', '.join(s.name for s in scenarios)}")
 
     def done(outcome: Any) -> None:
         files = ", ".join(str(f) for f in outcome.figures)
@@ -317,18 +330,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                         results_dir / outcome.name / "manifest.json")
 
     try:
-        outcomes = reproduce(
-            scenarios, results_dir=results_dir, figures_dir=figures_dir, executor=executor,
-            workers=args.workers, resume=args.resume, force=_force(args),
-            progress=not args.quiet, command=[PROG, *args.argv], on_done=done,
-        )
+        with _executing(args) as executor:  # a bad --workers is refused before anything runs
+            print(f"reproducing {len(scenarios)} figure{'' if len(scenarios) == 1 else 's'} "
+                  f"({mode}): {', '.join(s.name for s in scenarios)}")
+            outcomes = reproduce(
+                scenarios, results_dir=results_dir, figures_dir=figures_dir,
+                executor=executor, workers=args.workers, resume=args.resume,
+                force=_force(args), progress=not args.quiet, command=[PROG, *args.argv],
+                on_done=done,
+            )
     except RunInterrupted as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        print(f"{PROG}: resume with: {resume_command(args.argv, PROG)}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    finally:
-        if not isinstance(executor, str):
-            executor.close()
+        return _interrupted(exc, args)
     total = sum(o.seconds for o in outcomes)
     noun = "figure" if len(outcomes) == 1 else "figures"
     print(f"{len(outcomes)} {noun} in {total:.1f} s ({total / 60:.1f} min) in {figures_dir}/")
