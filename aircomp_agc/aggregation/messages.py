@@ -107,17 +107,19 @@ def message_rms(messages: np.ndarray) -> np.ndarray:
 _RMS_CHUNK = 512
 
 
-def coded_rms(code: Code, gradients, *, checked: bool = False) -> np.ndarray:
+def coded_rms(code: Code, gradients) -> np.ndarray:
     """``message_rms(encode(code, G))`` without materializing the ``[n, D]`` messages.
 
     The encoding product runs over chunks of coordinates and only the squared norms are
     kept: one pass, no ``n x D`` temporary (the round computes the RMS of every message
     before anything else, and a fresh ``n x D`` array per round costs page faults as well
     as memory traffic). Batched gradients ``[batch, k, D]`` take the plain path.
-    ``checked=True`` skips the validation of ``gradients`` (a caller that has just run
-    :func:`check_gradients` on them).
     """
-    g = gradients if checked else check_gradients(code, gradients, "coded_rms")
+    return _coded_rms(code, check_gradients(code, gradients, "coded_rms"))
+
+
+def _coded_rms(code: Code, g: np.ndarray) -> np.ndarray:
+    """:func:`coded_rms` of gradients already checked (``CodedAirComp.round`` checks once)."""
     if g.ndim == 3:
         return message_rms(encode(code, g))
     B = code.B.astype(g.dtype)

@@ -38,8 +38,8 @@ from .error import conditional_error
 from .messages import (
     GradientModel,
     OnlineGradientModel,
+    _coded_rms,
     check_gradients,
-    coded_rms,
     encode,
     normalize,
 )
@@ -371,7 +371,7 @@ class CodedAirComp:
         if g.ndim == 3:
             batch = g.shape[0]
         plan_rng, noise_rng = resolve_rng(rng).spawn(2)
-        s = coded_rms(self.code, g, checked=True)
+        s = _coded_rms(self.code, g)
         second = self._oracle(g)
         plan = self.plan(s, batch=batch, second_moments=second, dim=g.shape[-1],
                          available=available, h=h, rng=plan_rng)
@@ -418,7 +418,7 @@ class CodedAirComp:
             if g.ndim != 2:
                 raise ValueError(f"The 'gradients' parameter of {owner} must have shape "
                                  f"[k, D] or be a GradientModel; got {g.shape}.")
-            s = coded_rms(self.code, g)
+            s = _coded_rms(self.code, g)
             second = g @ g.T
             dim = g.shape[1]
             exact_energy = float(np.sum(g.sum(0) ** 2))
